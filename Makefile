@@ -1,0 +1,35 @@
+# The only commands a newcomer needs. `make run` and `make test` set everything up themselves.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+UV_VERSION := 0.13.9
+
+.PHONY: setup run test test-fast bench lint token clean
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@test -x $(UV) || $(PY) -m pip install -q "uv==$(UV_VERSION)"
+	@$(UV) sync --frozen --quiet
+	@touch $@
+
+setup: $(VENV)/.synced
+
+run: setup ## migrate, load reference data, start registry :8001, workflow :8002, scoring :8003
+	@$(PY) -m services.run
+
+test: setup ## the whole suite, SQLite and (when reachable; always in CI) PostgreSQL
+	@$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup ## benchmarks under bench/, printing their figures
+	@$(PY) bench/registry_read.py
+
+lint: setup
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy shared services
+
+token: setup ## make token ROLE=st_department [LEAGUE=150200] [SUB=alice]
+	@$(PY) -m services.token $(ROLE) $(if $(LEAGUE),--league $(LEAGUE)) $(if $(SUB),--sub $(SUB))
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,83 @@
+"""`make run`: migrate the three databases, load the registry's reference data, mint the peer tokens,
+start registry (8001), workflow (8002) and scoring (8003) with uvicorn, stop them all on Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from services.registry.data.load import load
+from shared.auth import ensure_dev_keys, mint_token
+from shared.db import Database
+from shared.migrate import upgrade
+from shared.settings import VAR_DIR
+
+SERVICES = (("registry", 8001), ("workflow", 8002), ("scoring", 8003))
+
+
+def _settings(service: str):  # type: ignore[no-untyped-def]
+    module = __import__(f"services.{service}.settings", fromlist=["Settings"])
+    return module.Settings()
+
+
+async def _load_reference(url: str) -> str:
+    db = Database(url)
+    try:
+        return str(await load(db))
+    finally:
+        await db.dispose()
+
+
+def main() -> None:
+    VAR_DIR.mkdir(exist_ok=True)
+    private, _ = ensure_dev_keys(VAR_DIR / "keys")
+    for service, _port in SERVICES:
+        upgrade(service, _settings(service).database_url)
+        print(f"migrated {service}")
+    print(asyncio.run(_load_reference(_settings("registry").database_url)))
+    host = os.environ.get("HZ_HOST", "127.0.0.1")
+    env = dict(os.environ)
+    base = _settings("registry")
+    for peer in ("workflow", "scoring"):
+        key = f"{peer.upper()}_PEER_TOKEN"
+        env.setdefault(key, mint_token(private.read_bytes(), sub=peer, role="service", issuer=base.jwt_issuer,
+                                       audience=base.jwt_audience, ttl=dt.timedelta(days=30)))
+    procs = []
+    for service, port in SERVICES:
+        port = int(os.environ.get(f"{service.upper()}_PORT", port))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", f"services.{service}.app:create_app", "--factory",
+             "--host", host, "--port", str(port), "--log-level", "warning", "--no-access-log"], env=env))
+        print(f"{service:9s} http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs)")
+    print("development token: make token ROLE=st_department   (roles: observer, league_government LEAGUE=150200, "
+          "st_department, expert, regional_government, statistics_bureau, service)")
+    print("Ctrl-C stops all three.")
+
+    def stop(*_: object) -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        print("a service stopped; stopping the others", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+if __name__ == "__main__":
+    main()

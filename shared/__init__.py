@@ -1,0 +1,1 @@
+"""The project's own plumbing: settings, databases, errors, auth, HTTP helpers. No domain words here."""

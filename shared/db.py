@@ -1,0 +1,198 @@
+"""Database plumbing: one async engine factory for asyncpg and aiosqlite, portable column types,
+the request-scoped session, and the append-only triggers (listed in one place per service)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import JSON, DateTime, MetaData, Numeric, String, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.types import TypeDecorator
+
+from shared.decimals import canonical_decimal, check_decimal_digits
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def make_metadata() -> MetaData:
+    """A MetaData with the project's constraint naming convention (stable names for Alembic)."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def create_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10_000) -> AsyncEngine:
+    """Engine for asyncpg or aiosqlite. SQLite gets WAL, foreign keys, a busy timeout, and explicit
+    BEGIN / BEGIN IMMEDIATE (execution option `sqlite_immediate`) instead of pysqlite's implicit one."""
+    if is_sqlite(url):
+        engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            immediate = conn.get_execution_options().get("sqlite_immediate", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+class Database:
+    """Engine plus two session factories: plain reads, and writes (BEGIN IMMEDIATE on SQLite so a
+    writer waits for the lock up front instead of failing when it upgrades)."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10_000) -> None:
+        self.url = url
+        self.engine = create_engine(url, pool_size=pool_size, busy_timeout_ms=busy_timeout_ms)
+        self.dialect = "sqlite" if is_sqlite(url) else "postgresql"
+        self._read = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=False)
+        self._write = async_sessionmaker(
+            self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False, autoflush=False
+        )
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:
+        """One transaction: committed when the block ends normally, rolled back on any exception."""
+        maker = self._write if write else self._read
+        async with maker() as session, session.begin():
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+    db: Database = request.app.state.db
+    async with db.transaction(write=request.method not in SAFE_METHODS) as session:
+        yield session
+
+
+# scope="function": the transaction commits before the response is sent, so a failed commit is
+# answered as an error and never as a success.
+SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+
+
+# ----------------------------------------------------------------------------------------- types
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """Exact decimals: canonical TEXT on SQLite, NUMERIC(30,10) on PostgreSQL (contracts: decimals)."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(30, 10, asdecimal=True))
+        return dialect.type_descriptor(String(48))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        d = check_decimal_digits(Decimal(value) if not isinstance(value, Decimal) else value)
+        return d if dialect.name == "postgresql" else canonical_decimal(d)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None:
+            return None
+        return Decimal(canonical_decimal(Decimal(value)))
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC timestamps on both databases (SQLite keeps naive UTC text, sortable)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# JSON that is JSONB on PostgreSQL.
+PortableJSON = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# ---------------------------------------------------------------------------- append-only tables
+
+_PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION refuse_append_only_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'restrict_violation';
+END $$
+"""
+
+
+def append_only_ddl(dialect: str, tables: Iterable[str]) -> list[str]:
+    """DDL that makes each table refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL)."""
+    statements: list[str] = []
+    if dialect == "postgresql":
+        statements.append(_PG_FUNCTION)
+        for t in tables:
+            statements += [
+                f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}",
+                f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_append_only_change()",
+                f"DROP TRIGGER IF EXISTS {t}_no_truncate ON {t}",
+                f"CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION refuse_append_only_change()",
+            ]
+    else:
+        for t in tables:
+            for op_name in ("UPDATE", "DELETE"):
+                name = f"{t}_no_{op_name.lower()}"
+                statements += [
+                    f"DROP TRIGGER IF EXISTS {name}",
+                    f"CREATE TRIGGER {name} BEFORE {op_name} ON {t} "
+                    f"BEGIN SELECT RAISE(ABORT, '{t} is append-only: {op_name} refused'); END",
+                ]
+    return statements
+
+
+def drop_append_only_ddl(dialect: str, tables: Iterable[str]) -> list[str]:
+    if dialect == "postgresql":
+        out = []
+        for t in tables:
+            out += [f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}", f"DROP TRIGGER IF EXISTS {t}_no_truncate ON {t}"]
+        return out
+    return [f"DROP TRIGGER IF EXISTS {t}_no_{op}" for t in tables for op in ("update", "delete")]

@@ -1,0 +1,167 @@
+"""RFC 9457 problem details: the one error type of the project and the handlers that render every
+4xx/5xx as application/problem+json (FastAPI's default 422 body never leaves a service)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:hitech-zones:problem:"
+
+log = structlog.get_logger("problems")
+
+
+def field_error(
+    field: str | Sequence[str | int], reason: str, code: str, *, location: str = "body", **extra: Any
+) -> dict[str, Any]:
+    """One entry of a problem's `errors`: the field (dotted and as JSON pointer), a stable code, why."""
+    parts = [field] if isinstance(field, str) else list(field)
+    pointer = "#/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+    entry: dict[str, Any] = {
+        "in": location,
+        "field": ".".join(str(p) for p in parts),
+        "pointer": pointer if location == "body" else None,
+        "code": code,
+        "reason": reason,
+    }
+    entry.update(extra)
+    return entry
+
+
+class Problem(Exception):
+    """An error with its HTTP status. `code` is a stable slug that also forms the `type` URI."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        title: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.title = title or HTTPStatus(status).phrase
+        self.errors = errors
+        self.headers = headers or {}
+        self.extra = extra
+
+    def body(self, instance: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": TYPE_PREFIX + self.code,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "instance": instance,
+            "code": self.code,
+        }
+        if self.errors is not None:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return body
+
+
+def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    body = problem.body(request.url.path)
+    request_id = getattr(request.state, "request_id", None)
+    if request_id:
+        body.setdefault("request_id", request_id)
+    return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE, headers=problem.headers)
+
+
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+
+
+def validation_errors(raw: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic/FastAPI error list → our `errors` entries (body fields as JSON pointers)."""
+    out = []
+    for err in raw:
+        loc = list(err.get("loc", ()))
+        location = str(loc[0]) if loc and loc[0] in _LOCATIONS else "body"
+        if loc and loc[0] in _LOCATIONS:
+            loc = loc[1:]
+        reason = str(err.get("msg", "invalid"))
+        if reason.startswith("Value error, "):
+            reason = reason[len("Value error, ") :]
+        out.append(field_error([str(p) for p in loc] or [location], reason, str(err.get("type", "invalid")),
+                               location=location))
+    return out
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Problem)
+    return problem_response(request, exc)
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = validation_errors(exc.errors())
+    if any(e["code"] == "json_invalid" for e in errors):
+        return problem_response(request, Problem(400, "malformed-json", "The request body is not valid JSON.",
+                                                 errors=errors))
+    fields = ", ".join(e["field"] for e in errors[:5])
+    return problem_response(
+        request, Problem(422, "validation-failed", f"The request is not valid: {fields}.", errors=errors)
+    )
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not-found", 405: "method-not-allowed", 401: "unauthenticated", 403: "forbidden",
+            413: "payload-too-large", 415: "unsupported-media-type"}.get(
+        exc.status_code, f"http-{exc.status_code}"
+    )
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail, ensure_ascii=False)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No resource at {request.url.path}."
+    return problem_response(request, Problem(exc.status_code, code, detail, headers=dict(exc.headers or {})))
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", path=request.url.path)
+    return problem_response(request, Problem(500, "internal-error", "An unexpected error occurred; it was logged."))
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_unexpected)
+
+
+# OpenAPI description of a problem response, for `responses=` on routes.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "instance"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "code": {"type": "string"},
+        "request_id": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        s: {"description": HTTPStatus(s).phrase, "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
+        for s in statuses
+    }
