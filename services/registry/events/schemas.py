@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from services.contracts import DatePrecision, ZoneKind, ZoneLevel, ZoneStatus
 from services.registry.history.rules import SHANGHAI
@@ -37,8 +37,9 @@ class FieldChange(BaseModel):
 class EventCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     event_id: uuid.UUID = Field(description="chosen by the sender; a replay with the same body answers 200")
-    change: FieldChange | list[FieldChange] = Field(
-        description="one field change or several; empty only for a pure retraction (with supersedes)")
+    change: Annotated[list[FieldChange], BeforeValidator(lambda v: [v] if isinstance(v, dict) else v)] = Field(
+        max_length=5, description="one field change (an object is accepted too) or several; empty only for a "
+                                  "pure retraction (with supersedes)")
     effective_date: dt.date
     effective_precision: DatePrecision = DatePrecision.day
     legal_basis: LegalBasis
@@ -49,9 +50,8 @@ class EventCreate(BaseModel):
 
     @field_validator("change")
     @classmethod
-    def _distinct_fields(cls, change: FieldChange | list[FieldChange]) -> FieldChange | list[FieldChange]:
-        changes = change if isinstance(change, list) else [change]
-        names = [c.field for c in changes]
+    def _distinct_fields(cls, change: list[FieldChange]) -> list[FieldChange]:
+        names = [c.field for c in change]
         if len(names) != len(set(names)):
             raise ValueError("each field may appear once in a change")
         return change
@@ -72,8 +72,7 @@ class EventCreate(BaseModel):
         return value
 
     def change_map(self) -> dict[str, str]:
-        changes = self.change if isinstance(self.change, list) else [self.change]
-        return {c.field: c.value for c in changes}
+        return {c.field: c.value for c in self.change}
 
 
 class ZoneStateOut(BaseModel):

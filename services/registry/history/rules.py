@@ -25,7 +25,7 @@ class Rule:
     code: str
     field: str
     before: str | None  # None: any value
-    after: str | None  # None: the value remembered in `after_from`
+    after: str | None  # None: any value, or the value remembered in `after_from`
     roles: Mapping[str, frozenset[str] | None]  # role → allowed subs (None: any sub)
     after_from: str | None = None
     basis: str = ""
@@ -138,6 +138,12 @@ def _role_allows(rule: Rule, role: str, sub: str) -> bool:
     return subs is None or sub in subs
 
 
+def _reaches(rule: Rule, state: ZoneState, after: str) -> bool:
+    if rule.after_from is not None:  # back to a remembered status
+        return bool(getattr(state, rule.after_from) == after)
+    return rule.after is None or rule.after == after  # None: any value (renames)
+
+
 def check_change(state: ZoneState, change: Mapping[str, str], role: str, sub: str, event_id: str) -> None:
     """Raise TransitionRefused unless the table lets (role, sub) make `change` from `state`."""
     values = state.values
@@ -163,8 +169,7 @@ def check_change(state: ZoneState, change: Mapping[str, str], role: str, sub: st
         before = values.get(name)
         matching = [r for r in STATUS_RULES if r.field == name and r.before in (None, before)
                     and r.not_for_kind != values.get("kind")
-                    and (r.after == after or (r.after is None and r.after_from is not None
-                                               and getattr(state, r.after_from) == after))]
+                    and _reaches(r, state, after)]
         if not matching:
             raise TransitionRefused(409, f"{name}-transition-not-allowed",
                                     f"{name} may not change from {before!r} to {after!r} "
