@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from services.registry.data.reference import EventRow, ReferenceData, load_reference
-from services.registry.events.service import apply_projection, body_hash, lock_feed
-from services.registry.history.rules import EVENT_FIELDS, REFERENCE_ROLE, ZoneState
+from services.registry.events.service import apply_projection, body_hash, lock_feed, timeline_of
+from services.registry.history.rules import EVENT_FIELDS, REFERENCE_ROLE, ZoneState, fold, visible_events
 from services.registry.models import County, League, Zone, ZoneEvent
+from services.registry.zones import repository as zones_repo
 from shared.db import Database, utcnow
 
 LOADER_SUB = "reference-data-loader"
@@ -69,7 +70,8 @@ async def load(db: Database, data: ReferenceData | None = None) -> LoadReport:
                 zone = Zone(code=row.code, league_code=row.league_code, county_code=row.county_code,
                             area_ha=row.area_ha, boundary=None, management_committee=row.management_committee,
                             leading_industries=list(row.leading_industries), approval_doc=row.approval_doc,
-                            approval_date=row.approval_date, approval_date_precision=str(row.approval_date_precision) if row.approval_date_precision else None,
+                            approval_date=row.approval_date, approval_date_precision=(str(row.approval_date_precision)
+                                                             if row.approval_date_precision else None),
                             source=row.source, confidence=row.confidence, version=0, created_at=now,
                             updated_at=now, created_by=LOADER_SUB,
                             **{k: state.values.get(k) for k in EVENT_FIELDS})
@@ -93,7 +95,11 @@ async def load(db: Database, data: ReferenceData | None = None) -> LoadReport:
                 report.events += 1
                 added = True
             if added:
-                apply_projection(zone, state)
+                await session.flush()
+                rows_now = (await zones_repo.events_of(session, [zone.id]))[zone.id]
+                folded = fold(visible_events(timeline_of(rows_now), None), None)
+                if folded is not None:
+                    apply_projection(zone, folded)
         await session.flush()
     return report
 
