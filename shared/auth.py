@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
@@ -147,9 +148,11 @@ def ensure_dev_keys(key_dir: Path) -> tuple[Path, Path]:
     private_path, jwks_path = key_dir / "private.pem", key_dir / "jwks.json"
     if not private_path.exists():
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        private_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                   serialization.NoEncryption()))
-        private_path.chmod(0o600)
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never world-readable
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
     if not jwks_path.exists():
         write_jwks(private_path, jwks_path)
     return private_path, jwks_path

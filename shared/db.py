@@ -58,7 +58,8 @@ def create_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10_00
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # no pre-ping (a round trip per checkout); stale connections are recycled instead
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
 
 
 class Database:

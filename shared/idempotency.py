@@ -111,6 +111,7 @@ class IdempotencyMiddleware:
 
         # 1. claim the key (its own transaction, so a concurrent duplicate sees it in flight)
         now = utcnow()
+        claimed_until = now + self.lease  # also identifies this claim: a takeover sets another value
         try:
             async with db.transaction(write=True) as session:
                 if random.random() < 0.01:
@@ -135,11 +136,11 @@ class IdempotencyMiddleware:
                                       "A request with this Idempotency-Key is still being processed.",
                                       headers={"Retry-After": "1"})
                     else:  # the first attempt died: take the key over
-                        record.locked_until = now + self.lease
+                        record.locked_until = claimed_until
                         replay = None
                 else:
                     session.add(model(scope_sub=sub, method=method, path=path, key=key, request_hash=digest,
-                                      locked_until=now + self.lease, expires_at=now + self.ttl))
+                                      locked_until=claimed_until, expires_at=now + self.ttl))
                     replay = None
         except IntegrityError:
             await self._send_problem(send, scope, Problem(
@@ -178,7 +179,7 @@ class IdempotencyMiddleware:
                 record = (await session.execute(select(model).where(
                     model.scope_sub == sub, model.method == method, model.path == path, model.key == key,
                 ))).scalar_one_or_none()
-                if record is not None:
+                if record is not None and record.status_code is None and record.locked_until == claimed_until:
                     if status >= 500:
                         await session.delete(record)
                     else:

@@ -71,7 +71,7 @@ class Problem(Exception):
         }
         if self.errors is not None:
             body["errors"] = self.errors
-        body.update(self.extra)
+        body.update({k: v for k, v in self.extra.items() if k not in body})  # never shadow a standard member
         return body
 
 
