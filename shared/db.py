@@ -13,10 +13,12 @@ from fastapi import Depends, Request
 from sqlalchemy import JSON, DateTime, MetaData, Numeric, String, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 
 from shared.decimals import canonical_decimal, check_decimal_digits
+from shared.problems import Problem
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -91,8 +93,13 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     db: Database = request.app.state.db
-    async with db.transaction(write=request.method not in SAFE_METHODS) as session:
-        yield session
+    try:
+        async with db.transaction(write=request.method not in SAFE_METHODS) as session:
+            yield session
+    except IntegrityError:
+        # a uniqueness race lost to a concurrent request: the checks passed, the database refused
+        raise Problem(409, "conflict", "A concurrent request changed the same data first; read again and retry.",
+                      headers={"Retry-After": "1"}) from None
 
 
 # scope="function": the transaction commits before the response is sent, so a failed commit is

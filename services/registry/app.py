@@ -8,6 +8,7 @@ from services.registry.events.endpoints import router as events_router
 from services.registry.leagues.endpoints import router as leagues_router
 from services.registry.models import IdempotencyRecord
 from services.registry.settings import Settings
+from services.registry.transfer.endpoints import router as transfer_router
 from services.registry.zones.endpoints import router as zones_router
 from shared.app import create_service_app
 
@@ -19,6 +20,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="The register of Inner Mongolia's development zones: zones, parks, leagues, and the full "
                     "history of every level, status, name and kind change with its legal basis.",
         settings=settings or Settings(),
-        routers=[zones_router, events_router, leagues_router],
+        routers=[transfer_router, zones_router, events_router, leagues_router],  # transfer first: /zones/export.csv
         idempotency_model=IdempotencyRecord,
     )
