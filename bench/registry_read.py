@@ -127,7 +127,8 @@ class _Connection(asyncio.Protocol):
                 self.send()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.gen.lost += 1
+        if not self.gen.stopping:  # the server closed a connection under load: it stops counting
+            self.gen.lost += 1
 
 
 class _LoadGen:
@@ -180,15 +181,16 @@ class _LoadGen:
         # CPU used by anything else (other processes, softirq), in % of one core
         cpu["others"] = max(0.0, busy / elapsed * 100 - cpu["server"] - cpu["loadgen"] - cpu["postgres"])
         return {"requests": len(lat), "rps": len(lat) / elapsed, "p50_ms": pct(0.50), "p99_ms": pct(0.99),
-                "errors": self.errors, "sizes": sorted(self.sizes), "cpu": cpu}
+                "errors": self.errors, "sizes": sorted(self.sizes), "lost_connections": self.lost, "cpu": cpu}
 
 
 def _loadgen_main(raw: str) -> None:
+    run: Any = asyncio.run
     with contextlib.suppress(ImportError):
         import uvloop
 
-        uvloop.install()
-    print(json.dumps(asyncio.run(_LoadGen(json.loads(raw)).run())))
+        run = uvloop.run
+    print(json.dumps(run(_LoadGen(json.loads(raw)).run())))
 
 
 # -------------------------------------------------------------------------------- orchestration
@@ -353,7 +355,8 @@ def main() -> None:
 
         print(f"registry read benchmark: {backend}; {loaded}")
         print(f"servers: uvicorn {' '.join(UVICORN_FLAGS[:-2])} (both); registry log level WARNING, "
-              f"db pool {env['REGISTRY_DB_POOL_SIZE']}; no response cache")
+              f"db pool {env['REGISTRY_DB_POOL_SIZE'] if pg_db else 'SQLAlchemy default (5 + 10 overflow)'}; "
+              "no response cache")
         print(f"load: one separate Python process (closed loop), {args.connections} keep-alive connections, "
               f"{args.warmup:g} s warm-up + {args.duration:g} s measured per run")
         print(f"machine: {os.cpu_count()} CPUs shared by the server, the load generator"
@@ -374,6 +377,8 @@ def main() -> None:
             for name, result in (("registry", reg), ("bare", base)):
                 if result["sizes"] != [size]:
                     print(f"  !! {name}: response sizes {result['sizes']} differ from {size}")
+                if result["lost_connections"]:
+                    print(f"  !! {name}: the server closed {result['lost_connections']} connections under load")
                 print(_row(name, size, result, pg_db is not None and name == "registry"))
             ratios[label] = reg["rps"] / base["rps"] if base["rps"] else float("nan")
             print(f"  throughput ratio registry/bare: {ratios[label]:.2f} "
