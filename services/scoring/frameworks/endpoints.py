@@ -1,0 +1,111 @@
+"""Framework routes: list, read (zh and en labels), versions, and registering a framework."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from services.scoring.frameworks import coinr, service
+from services.scoring.frameworks import repository as repo
+from services.scoring.frameworks.definition import FRAMEWORK_ID, FrameworkDocument
+from services.scoring.models import FrameworkVersion
+from shared.auth import Principal, Role, require_roles
+from shared.db import SessionDep
+from shared.problems import Problem, field_error, problem_responses
+from shared.tabular import decode_csv, media_type_of
+
+router = APIRouter(tags=["frameworks"])
+StDepartment = Annotated[Principal, Depends(require_roles(Role.st_department))]
+
+
+def summary(row: FrameworkVersion, doc: FrameworkDocument) -> dict[str, Any]:
+    return {
+        "id": row.framework_id, "version": row.version, "name": doc.name.model_dump(), "source": doc.source,
+        "points_total": str(doc.points_total) if doc.points_total is not None else None,
+        "indicators": len(doc.indicators), "levels": doc.levels[doc.root.code],
+        "variables": len(doc.variables), "scope": "registry" if doc.scope.registry is not None else "units",
+        "units": len(doc.scope.units or []), "origin": row.origin, "created_at": row.created_at.isoformat(),
+        "href": f"/frameworks/{row.framework_id}?version={row.version}",
+    }
+
+
+def full(row: FrameworkVersion, doc: FrameworkDocument, in_use: bool) -> dict[str, Any]:
+    out = summary(row, doc)
+    out.update({"created_by": row.created_by, "in_use": in_use, "document_hash": row.document_hash,
+                "node_levels": doc.levels, "document": row.document})
+    return out
+
+
+@router.get("/frameworks", summary="The frameworks (latest version of each), labels in zh and en")
+async def list_frameworks(session: SessionDep) -> dict[str, Any]:
+    rows = await repo.latest_versions(session)
+    return {"items": [summary(r, service.parsed(r)) for r in rows]}
+
+
+@router.get("/frameworks/{framework_id}", responses=problem_responses(404),
+            summary="One framework: variables, derived quantities, checks, scope and the tree (zh and en)")
+async def get_framework(framework_id: str, session: SessionDep,
+                        version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> dict[str, Any]:
+    row, doc = await service.current(session, framework_id, version)
+    return full(row, doc, await repo.in_use(session, row.framework_id, row.version))
+
+
+@router.get("/frameworks/{framework_id}/versions", responses=problem_responses(404),
+            summary="Every version of a framework (each immutable)")
+async def list_versions(framework_id: str, session: SessionDep) -> dict[str, Any]:
+    rows = await repo.versions(session, framework_id)
+    if not rows:
+        raise Problem(404, "framework-not-found", f"No framework {framework_id}.")
+    return {"items": [summary(r, service.parsed(r)) for r in rows]}
+
+
+def _coinr_body(body: dict[str, Any]) -> dict[str, Any]:
+    """`{"id", "name", "coinr_meta": [rows], "scope"?}`: COINr's metadata table as JSON rows."""
+    rows = body.get("coinr_meta")
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise Problem(422, "invalid-framework", "coinr_meta is a list of metadata rows (objects).",
+                      errors=[field_error("coinr_meta", "a list of objects", "type")])
+    name = body.get("name") if isinstance(body.get("name"), dict) else {"en": str(body.get("name") or body.get("id"))}
+    scope = body.get("scope") if isinstance(body.get("scope"), dict) else None
+    units = scope.get("units") if scope else None
+    return coinr.to_document(rows, framework_id=str(body.get("id") or ""), name=name, units=units,
+                             unit_column=str(body.get("unit_column") or "uCode"))
+
+
+@router.post("/frameworks", status_code=201, responses=problem_responses(409, 415),
+             summary="Register a framework or a new version (st_department): JSON document, or COINr's "
+                     "metadata table as CSV (query id, name_en, name_zh) or JSON rows (`coinr_meta`)")
+async def post_framework(
+    request: Request, response: Response, session: SessionDep, principal: StDepartment,
+    framework_id: Annotated[str | None, Query(alias="id", pattern=FRAMEWORK_ID)] = None,
+    name_en: Annotated[str | None, Query(max_length=300)] = None,
+    name_zh: Annotated[str | None, Query(max_length=300)] = None,
+) -> dict[str, Any]:
+    media_type, charset = media_type_of(request)
+    data = await request.body()
+    if media_type in ("text/csv", "application/csv"):
+        if framework_id is None:
+            raise Problem(422, "validation-failed", "A metadata table needs the framework id (?id=…).",
+                          errors=[field_error("id", "required with a CSV metadata table", "required",
+                                              location="query")])
+        raw = coinr.to_document(coinr.read_table(decode_csv(data, charset)), framework_id=framework_id,
+                                name={"en": name_en or framework_id, **({"zh": name_zh} if name_zh else {})})
+    elif media_type == "application/json":
+        try:
+            body = json.loads(data)
+        except ValueError as exc:
+            raise Problem(400, "malformed-json", f"The request body is not valid JSON: {exc}.") from None
+        if not isinstance(body, dict):
+            raise Problem(422, "invalid-framework", "A framework is a JSON object.",
+                          errors=[field_error("body", "an object", "type")])
+        raw = _coinr_body(body) if "coinr_meta" in body else body
+    else:
+        raise Problem(415, "unsupported-media-type", "Send a framework as application/json, or COINr's metadata "
+                      "table as text/csv.")
+    doc = service.validate_document(raw)
+    row, created = await service.store(session, doc, created_by=principal.sub, origin="posted")
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/frameworks/{row.framework_id}?version={row.version}"
+    return full(row, doc, in_use=False if created else await repo.in_use(session, row.framework_id, row.version))
