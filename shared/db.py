@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import PoolResetState
 from sqlalchemy.types import TypeDecorator
 
 from shared.decimals import canonical_decimal, check_decimal_digits
@@ -42,7 +43,8 @@ def create_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10_00
     """Engine for asyncpg or aiosqlite. SQLite gets WAL, foreign keys, a busy timeout, and explicit
     BEGIN / BEGIN IMMEDIATE (execution option `sqlite_immediate`) instead of pysqlite's implicit one."""
     if is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+        # reset_on_return=None with the `reset` listener below: rollback only when a transaction is open
+        engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000}, pool_reset_on_return=None)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -58,6 +60,13 @@ def create_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10_00
         def _sqlite_begin(conn: Any) -> None:
             immediate = conn.get_execution_options().get("sqlite_immediate", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        @event.listens_for(engine.sync_engine, "reset")
+        def _sqlite_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+            # The default reset is an unconditional rollback: a round trip to aiosqlite's thread on every
+            # check-in, even after a driver-level read that opened no transaction. Roll back only what is open.
+            if state.asyncio_safe and not state.terminate_only and dbapi_connection.driver_connection.in_transaction:
+                dbapi_connection.rollback()
 
         return engine
     # no pre-ping (a round trip per checkout); stale connections are recycled instead
@@ -83,6 +92,16 @@ class Database:
         maker = self._write if write else self._read
         async with maker() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[Any]:
+        """A pooled connection's own driver object (asyncpg.Connection or aiosqlite.Connection), outside any
+        transaction: each statement runs and commits by itself and sees one snapshot. For hot reads that
+        need a single statement; they skip the ORM, BEGIN/COMMIT and SQLAlchemy's per-statement work (the
+        connection goes back to the pool, reset as usual, when the block ends)."""
+        async with self.engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            yield raw.driver_connection
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -13,9 +13,19 @@ from services.registry.history.rules import known_at_from_date
 from services.registry.zones import repository as repo
 from services.registry.zones import service
 from services.registry.zones.repository import ZoneFilters
-from services.registry.zones.schemas import Park, ParkIn, ParkUpdate, Zone, ZoneCreate, ZonePage, ZoneUpdate
+from services.registry.zones.schemas import (
+    Park,
+    ParkIn,
+    ParkUpdate,
+    Zone,
+    ZoneCreate,
+    ZoneLookup,
+    ZoneLookupResult,
+    ZonePage,
+    ZoneUpdate,
+)
 from shared.auth import Principal, Role, require_roles
-from shared.db import SessionDep
+from shared.db import Database, SessionDep
 from shared.http import DEFAULT_LIMIT, MAX_LIMIT, check_if_match
 from shared.problems import Problem, field_error, problem_responses
 
@@ -76,24 +86,46 @@ class ZoneQuery:
         self.known_at = parse_known_at(known_at)
 
 
+def _json(body: bytes, headers: dict[str, str] | None = None) -> Response:
+    """A body the service already rendered (the hot reads): FastAPI passes a Response through as is."""
+    return Response(body, media_type="application/json", headers=headers)
+
+
 @router.get("/zones", response_model=ZonePage, summary="List zones (filters, bitemporal, cursor pages)")
 async def list_zones(
-    session: SessionDep,
+    request: Request,
     query: Annotated[ZoneQuery, Depends()],
     cursor: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> ZonePage:
-    return await service.list_zones(session, query.filters, cursor, limit, query.as_of, query.known_at)
+) -> Response | ZonePage:
+    db: Database = request.app.state.db
+    if query.as_of is None and query.known_at is None:
+        return _json(await service.current_page_json(db, query.filters, cursor, limit))
+    async with db.transaction() as session:
+        return await service.list_zones(session, query.filters, cursor, limit, query.as_of, query.known_at)
+
+
+# Declared before the /zones/{code} routes, so that "lookup" is never taken for a zone code.
+@router.post("/zones/lookup", response_model=ZoneLookupResult, responses=problem_responses(422),
+             summary="Several zones by code at once, in the order given (public; for peers)")
+async def lookup_zones(body: ZoneLookup, request: Request) -> Response:
+    return _json(await service.lookup_json(request.app.state.db, body.codes, body.as_of))
 
 
 @router.get("/zones/{code}", response_model=Zone, responses=problem_responses(404),
             summary="One zone with its parks and its level and status (now, or as_of / known_at)")
 async def get_zone(
-    code: str, session: SessionDep, response: Response,
+    code: str, request: Request, response: Response,
     as_of: Annotated[dt.date | None, Query()] = None,
     known_at: Annotated[str | None, Query()] = None,
-) -> Zone:
-    zone = await service.get_zone(session, code, as_of, parse_known_at(known_at))
+) -> Response | Zone:
+    db: Database = request.app.state.db
+    stamp = parse_known_at(known_at)
+    if as_of is None and stamp is None:
+        body, etag = await service.current_zone_json(db, code)
+        return _json(body, {"ETag": etag})
+    async with db.transaction() as session:
+        zone = await service.get_zone(session, code, as_of, stamp)
     response.headers["ETag"] = f'"{zone.code}.{zone.version}"'
     return zone
 

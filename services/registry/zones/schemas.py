@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from services.contracts import DatePrecision, ZoneKind, ZoneLevel, ZoneStatus
 from services.registry.zones.geo import validate_boundary
@@ -32,6 +42,21 @@ Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 Industry = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 Code6 = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 ZoneCode = Annotated[str, StringConstraints(pattern=r"^(?:[GS]\d{6}|NM-\d{1,8})$")]
+
+
+ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    """Dates travel as YYYY-MM-DD only: pydantic alone would also take 0 or "1700000000" (Unix time)."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not ISO_DATE_RE.fullmatch(value):
+        raise ValueError("must be a date written YYYY-MM-DD")
+    return value
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date)]
 
 
 def _positive(v: Decimal | None) -> Decimal | None:
@@ -194,3 +219,20 @@ class ZonePage(BaseModel):
     limit: int
     as_of: dt.date | None = None
     known_at: dt.datetime | None = None
+
+
+MAX_LOOKUP_CODES = 10_000
+
+
+class ZoneLookup(BaseModel):
+    """Several zones at once, by code (peers: e.g. scoring's cohort)."""
+
+    model_config = ConfigDict(extra="forbid")
+    codes: list[ZoneCode] = Field(min_length=1, max_length=MAX_LOOKUP_CODES,
+                                  description="zone codes; duplicates are answered once")
+    as_of: IsoDate | None = Field(None, description="valid time: the state on this date (default: today)")
+
+
+class ZoneLookupResult(BaseModel):
+    items: list[ZoneSummary] = Field(description="the zones found, in the order of the codes given")
+    missing: list[str] = Field(description="codes of no zone in the register (on as_of, when given)")

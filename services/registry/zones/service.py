@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.events import service as events_service
-from services.registry.history.rules import ZoneState, state_at
+from services.registry.history.rules import EVENT_FIELDS, ZoneState, state_at
 from services.registry.models import Park, Zone, ZoneRevision
 from services.registry.zones import repository as repo
 from services.registry.zones.repository import ZoneFilters
@@ -23,7 +25,8 @@ from services.registry.zones.schemas import (
 )
 from services.registry.zones.schemas import Zone as ZoneOut
 from shared.auth import Principal, Role
-from shared.db import utcnow
+from shared.db import Database, utcnow
+from shared.decimals import canonical_decimal
 from shared.http import decode_cursor, encode_cursor
 from shared.problems import Problem, field_error
 
@@ -89,13 +92,19 @@ async def get_zone(session: AsyncSession, code: str, as_of: dt.date | None, know
                    as_of=as_of, known_at=known_at)
 
 
-async def list_zones(session: AsyncSession, filters: ZoneFilters, cursor: str | None, limit: int,
-                     as_of: dt.date | None, known_at: dt.datetime | None) -> ZonePage:
-    """Zones sorted by code (stable); with as_of/known_at, kind/level/status/names are folded from events."""
+def _after(cursor: str | None) -> str | None:
+    """The last code of the previous page, from a cursor this endpoint issued."""
     after = decode_cursor(cursor, 1)[0] if cursor else None
     if after is not None and not isinstance(after, str):
         raise Problem(422, "validation-failed", "The cursor is not one this service issued.",
                       errors=[field_error("cursor", "not issued by this endpoint", "invalid_cursor", location="query")])
+    return after
+
+
+async def list_zones(session: AsyncSession, filters: ZoneFilters, cursor: str | None, limit: int,
+                     as_of: dt.date | None, known_at: dt.datetime | None) -> ZonePage:
+    """Zones sorted by code (stable); with as_of/known_at, kind/level/status/names are folded from events."""
+    after = _after(cursor)
     if as_of is None and known_at is None:
         rows = await repo.list_current(session, filters, after, limit + 1)
         items = [ZoneSummary(**_summary(z, name)) for z, name in rows]
@@ -116,6 +125,69 @@ async def list_zones(session: AsyncSession, filters: ZoneFilters, cursor: str | 
                     break
     next_cursor = encode_cursor([items[limit - 1].code]) if len(items) > limit else None
     return ZonePage(items=items[:limit], next_cursor=next_cursor, limit=limit, as_of=as_of, known_at=known_at)
+
+
+# ------------------------------------------------------------------------ current state, as JSON bytes
+# The hot reads (see repository.py) skip pydantic: the rows become the JSON of ZoneSummary / Zone /
+# ZonePage directly, with the same members in the same order and the same value forms (decimals as
+# canonical strings, UTC timestamps with Z), so that the bytes equal what the response models give
+# (tests/registry/test_zone_reads.py compares them for every zone on both databases).
+
+
+def _summary_json(row: dict[str, Any]) -> dict[str, Any]:
+    area = row["area_ha"]
+    return {**row, "area_ha": None if area is None else canonical_decimal(area)}
+
+
+def _park_json(park: dict[str, Any]) -> dict[str, Any]:
+    area = park["area_ha"]
+    return {**park, "area_ha": None if area is None else canonical_decimal(area)}
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z)
+
+
+async def current_zone_json(db: Database, code: str) -> tuple[bytes, str]:
+    """GET /zones/{code} without as_of/known_at: the body of a Zone and its ETag; 404 if unknown."""
+    async with db.driver_connection() as driver:
+        found = await repo.current_zone(driver, db.dialect, code)
+    if found is None:
+        raise Problem(404, "zone-not-found", f"No zone has the code {code}.")
+    zone, parks = found
+    body = {**_summary_json({k: zone[k] for k in repo.SUMMARY_COLUMNS}),
+            **{k: zone[k] for k in repo.DETAIL_COLUMNS[:4]}, "parks": [_park_json(p) for p in parks],
+            **{k: zone[k] for k in repo.DETAIL_COLUMNS[4:]}, "as_of": None, "known_at": None}
+    return _dumps(body), f'"{code}.{zone["version"]}"'
+
+
+async def current_page_json(db: Database, filters: ZoneFilters, cursor: str | None, limit: int) -> bytes:
+    """GET /zones without as_of/known_at: the body of a ZonePage."""
+    after = _after(cursor)
+    async with db.driver_connection() as driver:
+        rows = await repo.current_page(driver, db.dialect, filters, after, limit + 1)
+    next_cursor = encode_cursor([rows[limit - 1]["code"]]) if len(rows) > limit else None
+    return _dumps({"items": [_summary_json(r) for r in rows[:limit]], "next_cursor": next_cursor, "limit": limit,
+                   "as_of": None, "known_at": None})
+
+
+async def lookup_json(db: Database, codes: Sequence[str], as_of: dt.date | None) -> bytes:
+    """POST /zones/lookup: the zones of the given codes in the order given (each once), now or on as_of
+    (kind, level, status and names folded from the events), and the codes that name no zone (then)."""
+    wanted = list(dict.fromkeys(codes))
+    async with db.driver_connection() as driver:
+        found = await repo.zones_by_code(driver, db.dialect, wanted, with_events=as_of is not None)
+    items, missing = [], []
+    for code in wanted:
+        row, events = found.get(code, (None, []))
+        if row is not None and as_of is not None:
+            state = state_at(events, as_of, None)  # None: not yet established on as_of
+            row = None if state is None else {**row, **{k: state.values.get(k, row[k]) for k in EVENT_FIELDS}}
+        if row is None:
+            missing.append(code)
+        else:
+            items.append(_summary_json(row))
+    return _dumps({"items": items, "missing": missing})
 
 
 async def _check_references(session: AsyncSession, league_code: str, county_code: str | None) -> None:

@@ -1,0 +1,157 @@
+"""The current-state reads that skip the ORM (GET /zones/{code}, GET /zones, POST /zones/lookup): the
+same bytes as the response models rendered from the ORM path, and the batched lookup, on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from services.registry.models import Base
+from services.registry.zones import service
+from services.registry.zones.repository import ZoneFilters
+from shared.db import Database
+from shared.testing import Tokens, dump_rows
+
+PROBLEM = "application/problem+json"
+BOUNDARY = {"type": "Polygon", "coordinates": [[[113.1, 41.0], [113.2, 41.0], [113.2, 41.1], [113.1, 41.0]]]}
+
+
+def rendered(model: Any) -> bytes:
+    """What FastAPI sends for a response model: its JSON-mode dump through JSONResponse."""
+    return json.dumps(model.model_dump(mode="json"), ensure_ascii=False, allow_nan=False, indent=None,
+                      separators=(",", ":")).encode()
+
+
+async def _zone_with_parks(registry: httpx.AsyncClient, tokens: Tokens) -> str:
+    st = tokens.headers("st_department")
+    r = await registry.post("/zones", headers=st, json={
+        "kind": "industrial_park", "level": "none", "name_zh": "读取测试园", "name_en": "Read \"test\" park",
+        "league_code": "150900", "county_code": "150902", "area_ha": "1234.5600", "boundary": BOUNDARY,
+        "management_committee": "管委会", "leading_industries": ["新材料", "装备"], "approval_doc": "乌政发〔2020〕1号",
+        "approval_date": "2020-05-01", "approval_date_precision": "month", "source": "test", "confidence": "high"})
+    assert r.status_code == 201, r.text
+    code = r.json()["code"]
+    for name, area in (("东区", "300"), ("西区", None)):
+        body = {"name_zh": name, **({"area_ha": area, "boundary": BOUNDARY} if area else {})}
+        assert (await registry.post(f"/zones/{code}/parks", json=body, headers=st)).status_code == 201
+    return str(code)
+
+
+async def test_fast_reads_render_the_response_models(registry: httpx.AsyncClient, registry_db: str,
+                                                     tokens: Tokens) -> None:
+    await _zone_with_parks(registry, tokens)
+    db = Database(registry_db)
+    try:
+        async with db.transaction() as session:
+            page = await service.list_zones(session, ZoneFilters(), None, 500, None, None)
+            codes = [z.code for z in page.items]
+            expected = {code: rendered(await service.get_zone(session, code, None, None)) for code in codes}
+            filtered = ZoneFilters(kinds=["hitech"], levels=["regional"], q="高新")
+            expected_page = rendered(await service.list_zones(session, filtered, None, 3, None, None))
+        assert len(codes) > 90
+        for code in codes:
+            r = await registry.get(f"/zones/{code}")
+            assert r.status_code == 200 and r.headers["content-type"] == "application/json"
+            assert r.content == expected[code], code
+            assert r.headers["etag"] == f'"{code}.{r.json()["version"]}"'
+        r = await registry.get("/zones", params={"limit": 500})
+        assert r.content == rendered(page)
+        r = await registry.get("/zones", params={"kind": "hitech", "level": "regional", "q": "高新", "limit": 3})
+        assert r.content == expected_page and r.json()["next_cursor"]
+    finally:
+        await db.dispose()
+
+
+async def test_fast_list_pages_and_filters_like_the_orm(registry: httpx.AsyncClient, registry_db: str) -> None:
+    db = Database(registry_db)
+    cases = [ZoneFilters(leagues=["150200", "150600"]), ZoneFilters(statuses=["accredited", "revoked"]),
+             ZoneFilters(q="BAOTOU"), ZoneFilters(q="50%_\\"), ZoneFilters(kinds=["etdz"], levels=["national"])]
+    try:
+        for filters in cases:
+            params: list[tuple[str, str]] = [("limit", "4")]
+            params += [("league", v) for v in filters.leagues] + [("status", ",".join(filters.statuses))] * bool(
+                filters.statuses) + [("kind", v) for v in filters.kinds] + [("level", v) for v in filters.levels]
+            params += [("q", filters.q)] if filters.q else []
+            cursor = None
+            while True:
+                async with db.transaction() as session:
+                    want = rendered(await service.list_zones(session, filters, cursor, 4, None, None))
+                got = await registry.get("/zones", params=params + ([("cursor", cursor)] if cursor else []))
+                assert got.content == want, (filters, cursor)
+                cursor = got.json()["next_cursor"]
+                if cursor is None:
+                    break
+    finally:
+        await db.dispose()
+
+
+async def test_lookup_answers_in_the_order_given(registry: httpx.AsyncClient, tokens: Tokens) -> None:
+    code = await _zone_with_parks(registry, tokens)
+    listed = {z["code"]: z for z in (await registry.get("/zones", params={"limit": 500})).json()["items"]}
+    codes = ["S159041", "G000000", code, "G153012", "S159041", "NM-99999", "G000000"]
+    r = await registry.post("/zones/lookup", json={"codes": codes})  # public: no token
+    assert r.status_code == 200 and r.headers["content-type"] == "application/json", r.text
+    body = r.json()
+    assert [z["code"] for z in body["items"]] == ["S159041", code, "G153012"]
+    assert body["items"] == [listed["S159041"], listed[code], listed["G153012"]]  # the items of GET /zones
+    assert body["missing"] == ["G000000", "NM-99999"]
+    assert list(body) == ["items", "missing"]
+
+
+async def test_lookup_as_of_folds_the_events(registry: httpx.AsyncClient, tokens: Tokens) -> None:
+    code = await _zone_with_parks(registry, tokens)  # established 2020-05-01 (its approval date)
+    st = tokens.headers("st_department")
+    event = {"event_id": str(uuid.uuid4()), "change": {"field": "name_zh", "value": "读取测试园（更名）"},
+             "effective_date": "2023-03-01", "legal_basis": {"document": "乌政发〔2023〕9号"}, "actor": "test"}
+    assert (await registry.post(f"/zones/{code}/events", json=event, headers=st)).status_code == 201
+    for as_of, name in (("2022-12-31", "读取测试园"), ("2023-03-01", "读取测试园（更名）")):
+        r = await registry.post("/zones/lookup", json={"codes": [code, "S159041"], "as_of": as_of})
+        assert r.status_code == 200, r.text
+        items = r.json()["items"]
+        one = (await registry.get(f"/zones/{code}", params={"as_of": as_of})).json()
+        assert items[0]["name_zh"] == name == one["name_zh"] and items[0]["status"] == one["status"]
+        listed = (await registry.get("/zones", params={"as_of": as_of, "limit": 500})).json()["items"]
+        assert items == [z for c in (code, "S159041") for z in listed if z["code"] == c]
+    r = await registry.post("/zones/lookup", json={"codes": [code, "S159041"], "as_of": "2019-01-01"})
+    assert r.json()["missing"] == [code]  # not yet established then
+    assert [z["code"] for z in r.json()["items"]] == ["S159041"]
+
+
+async def test_lookup_of_many_codes(registry: httpx.AsyncClient) -> None:
+    codes = [z["code"] for z in (await registry.get("/zones", params={"limit": 500})).json()["items"]]
+    unknown = [f"NM-{n}" for n in range(50_000, 60_000 - len(codes))]
+    r = await registry.post("/zones/lookup", json={"codes": unknown + codes[::-1]})
+    assert r.status_code == 200, r.text
+    assert [z["code"] for z in r.json()["items"]] == codes[::-1]
+    assert r.json()["missing"] == unknown
+
+
+@pytest.mark.parametrize(("body", "pointer"), [
+    ({}, "#/codes"),
+    ({"codes": []}, "#/codes"),
+    ({"codes": "S159041"}, "#/codes"),
+    ({"codes": ["S159041", "s159041"]}, "#/codes/1"),
+    ({"codes": ["S159041", 7]}, "#/codes/1"),
+    ({"codes": ["NM-1"] * 10_001}, "#/codes"),
+    ({"codes": ["S159041"], "as_of": "2020-02-30"}, "#/as_of"),
+    ({"codes": ["S159041"], "as_of": 0}, "#/as_of"),
+    ({"codes": ["S159041"], "known_at": "2020-01-01"}, "#/known_at"),
+])
+async def test_lookup_bad_bodies(registry: httpx.AsyncClient, registry_db: str, body: dict[str, Any],
+                                 pointer: str) -> None:
+    before = await dump_rows(registry_db, Base.metadata)
+    r = await registry.post("/zones/lookup", json=body)
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, r.text
+    assert pointer in [e["pointer"] for e in r.json()["errors"]], r.json()
+    assert await dump_rows(registry_db, Base.metadata) == before
+
+
+async def test_lookup_is_not_a_zone_code(registry: httpx.AsyncClient) -> None:
+    r = await registry.post("/zones/lookup", content=b"{nope", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.headers["content-type"] == PROBLEM
+    assert (await registry.get("/zones/lookup")).status_code in (404, 405)
