@@ -3,7 +3,7 @@ at most 20 integer and 10 fraction digits, one canonical text form."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
@@ -21,7 +21,7 @@ def check_decimal_digits(d: Decimal) -> Decimal:
     if not d.is_finite():
         raise DecimalDigitsError("must be a finite number")
     # trailing zeros in the fraction do not count: 1.50000000000 is 1.5
-    stripped = d.normalize()
+    stripped = exact_normalize(d)
     _, sdigits, sexp = stripped.as_tuple()
     assert isinstance(sexp, int)
     fraction = max(0, -sexp)
@@ -33,11 +33,16 @@ def check_decimal_digits(d: Decimal) -> Decimal:
     return d
 
 
+def exact_normalize(d: Decimal) -> Decimal:
+    """d without trailing zeros, never rounded (Decimal.normalize rounds to the context's 28 digits)."""
+    return d.normalize(Context(prec=max(1, len(d.as_tuple().digits))))
+
+
 def canonical_decimal(d: Decimal) -> str:
     """Plain notation without exponent or trailing fractional zeros: 12345.6789, 100, 0, -0.5."""
     if d == 0:
         return "0"
-    return format(d.normalize(), "f")
+    return format(exact_normalize(d), "f")
 
 
 def parse_decimal(value: Any) -> Decimal:

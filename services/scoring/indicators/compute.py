@@ -15,6 +15,7 @@ from typing import Any
 from services.scoring.frameworks import formulas
 from services.scoring.frameworks.definition import FrameworkDocument, Node
 from services.scoring.frameworks.formulas import Formula, Undefined
+from shared.decimals import canonical_decimal
 
 Values = Mapping[str, Decimal | str]
 
@@ -71,9 +72,7 @@ def raw_values(doc: FrameworkDocument, year: int, current: Values, previous: Val
 
 def decimal_text(value: Decimal) -> str:
     """All significant digits, plain notation (no exponent), no trailing zeros."""
-    if value == 0:
-        return "0"
-    return format(value.normalize(), "f")
+    return canonical_decimal(value)
 
 
 def _show(v: Decimal | str | None) -> str | None:
