@@ -25,7 +25,8 @@ ITEMS: tuple[dict[str, Any], ...] = (
           "Economical and intensive land use, compact layout, reasonable scale and structure, clear boundaries "
           "(四至范围), room to grow, complete infrastructure, a sound industry–city integration plan, no "
           "permanent basic farmland occupied", "002 art. 5(五)2: land-use and spatial planning documents"),
-    _item("A4", "002 art. 4(一)4", "base", "符合生态环境保护和安全生产等要求，近三年未发生突发环境事件、重特大生产安全事故",
+    _item("A4", "002 art. 4(一)4", "base",
+          "符合生态环境保护和安全生产等要求，近三年未发生突发环境事件、重特大生产安全事故",
           "Meets environmental and production-safety requirements; no sudden environmental incident and no "
           "serious or extraordinarily serious production-safety accident in the last three years",
           "statements of the ecology-environment and emergency-management authorities"),
@@ -37,13 +38,15 @@ ITEMS: tuple[dict[str, Any], ...] = (
     _item("A6", "002 art. 4(三)3", "innovation", "拥有一批高层次科技创新人才，具有承担国家、自治区科研项目的能力",
           "High-level S&T talent and the capacity to undertake national and regional research projects",
           "lists of talent and of national/regional projects undertaken"),
-    _item("A7", "002 art. 4(三)4", "innovation", "建有科技企业孵化器、众创空间等创新创业孵化载体和服务科技创新的投融资机构",
+    _item("A7", "002 art. 4(三)4", "innovation",
+          "建有科技企业孵化器、众创空间等创新创业孵化载体和服务科技创新的投融资机构",
           "Incubators, maker spaces and other incubation carriers, and investment institutions serving innovation",
           "002 art. 5(五)4: lists of incubation carriers and S&T service institutions"),
     _item("A8", "002 art. 4(三)5", "innovation", "建有科技成果管理和服务体系",
           "An S&T achievements management and service system",
           "description of the system (the patents-per-10,000 part of the same article is C7)"),
-    _item("A9", "002 art. 4(三)6", "innovation", "与科研机构、高等院校建有长期的科技合作关系，对外科技合作和产学研合作活跃",
+    _item("A9", "002 art. 4(三)6", "innovation",
+          "与科研机构、高等院校建有长期的科技合作关系，对外科技合作和产学研合作活跃",
           "Long-term cooperation with research institutes and universities; active external and "
           "industry–university–research cooperation", "cooperation agreements and projects"),
     # 002 art. 4(四): safeguards
@@ -53,7 +56,8 @@ ITEMS: tuple[dict[str, Any], ...] = (
           "The league government puts the zone in its development plan, takes responsibility for it, has a "
           "government-led multi-department working mechanism and policies supporting it",
           "002 art. 5(五)3: the league's policy documents"),
-    _item("A11", "002 art. 4(四)2", "safeguards", "园区管理机构健全，设置科学精简高效，管理职能明确，拥有高素质、专业化的管理队伍",
+    _item("A11", "002 art. 4(四)2", "safeguards",
+          "园区管理机构健全，设置科学精简高效，管理职能明确，拥有高素质、专业化的管理队伍",
           "A sound, lean and efficient management body with clear functions and a professional team",
           "002 art. 5(四): the implementation plan's management system and operating mechanism"),
     _item("A12", "002 art. 4(四)3", "safeguards",

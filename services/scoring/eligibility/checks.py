@@ -11,14 +11,15 @@ import decimal
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from services.scoring.frameworks import formulas
 from services.scoring.frameworks.formulas import Formula, Scope, Undefined
-from shared.decimals import canonical_decimal
 
-PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
 Status = Literal["pass", "fail", "unknown"]
+PASS: Final = "pass"
+FAIL: Final = "fail"
+UNKNOWN: Final = "unknown"
 Comparator = Literal[">=", ">", "<=", "<"]
 COMPARATORS: dict[str, Callable[[Decimal, Decimal], bool]] = {
     ">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b,
@@ -27,8 +28,11 @@ Values = Mapping[str, Decimal | str]
 
 
 def dec(value: Decimal | None) -> str | None:
-    """A decimal as the contracts write it (a JSON string), None as null."""
-    return None if value is None else canonical_decimal(value)
+    """A decimal as the contracts write it (a JSON string, plain notation, no trailing zeros; all 34
+    significant digits of a computed quotient kept), None as null."""
+    if value is None:
+        return None
+    return "0" if value == 0 else format(value.normalize(formulas.CONTEXT), "f")
 
 
 def combine(statuses: Iterable[str]) -> Status:
