@@ -33,6 +33,40 @@ async def _load_reference(url: str) -> str:
         await db.dispose()
 
 
+def _load_demo(peer_token: str, scoring_url: str) -> str:
+    """Once registry and scoring answer (scoring has loaded its frameworks): the demonstration data
+    (synthetic, only for zone-years without data)."""
+    import httpx
+
+    from services.scoring.clients.registry import RegistryClient
+    from services.scoring.data.demo import load_demo
+    from shared.peers import PeerClient
+
+    settings = _settings("scoring")
+    deadline = time.monotonic() + 60
+    for url in (settings.registry_url, scoring_url):
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+
+    async def go() -> str:
+        db = Database(settings.database_url)
+        peer = PeerClient(settings.registry_url, peer_token)
+        try:
+            counts = await load_demo(db, RegistryClient(peer))
+        finally:
+            await peer.aclose()
+            await db.dispose()
+        return (f"scoring demonstration data (synthetic): +{counts['zone_years']} zone-years, "
+                f"+{counts['reference_years']} league/region reference years")
+
+    return asyncio.run(go())
+
+
 def main() -> None:
     VAR_DIR.mkdir(exist_ok=True)
     private, _ = ensure_dev_keys(VAR_DIR / "keys")
@@ -54,6 +88,8 @@ def main() -> None:
             [sys.executable, "-m", "uvicorn", f"services.{service}.app:create_app", "--factory",
              "--host", host, "--port", str(port), "--log-level", "warning", "--no-access-log"], env=env))
         print(f"{service:9s} http://{host}:{port}  (OpenAPI: http://{host}:{port}/docs)")
+    scoring_port = int(os.environ.get("SCORING_PORT", 8003))
+    print(_load_demo(env["SCORING_PEER_TOKEN"], f"http://{host}:{scoring_port}"))
     print("development token: make token ROLE=st_department   (roles: observer, league_government LEAGUE=150200, "
           "st_department, expert, regional_government, statistics_bureau, service)")
     print("Ctrl-C stops all three.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ class Services:
     scoring_url: str
     registry_url: str
     tokens: Tokens
+    registry_app: Any = None
 
     def headers(self, role: str = BUREAU, **kw: str) -> dict[str, str]:
         return self.tokens.headers(role, **kw)
@@ -51,4 +53,4 @@ async def services(registry_db: str, scoring_db: str, tokens: Tokens) -> AsyncIt
                             peer_token=tokens("service", sub="scoring"), registry_cache_seconds=0),
             registry_transport=httpx.ASGITransport(app=registry_app))
         async with asgi_client(scoring_app, "http://scoring") as scoring:
-            yield Services(scoring, registry, scoring_db, registry_db, tokens)
+            yield Services(scoring, registry, scoring_db, registry_db, tokens, registry_app)
