@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.contracts import ZONE_CODE_RE
 from services.scoring.data import repository as data_repo
 from services.scoring.eligibility import rules
 from services.scoring.eligibility.checks import UnitData
@@ -35,8 +36,9 @@ def check_year(year: int) -> int:
 
 
 async def zone_of(request: Request, zone_id: str) -> dict[str, Any]:
-    """The zone as the registry has it (404 when it is not in the register)."""
-    zone = (await request.app.state.registry.zones([zone_id])).get(zone_id)
+    """The zone as the registry has it (404 when it is not in the register; a code the register cannot
+    hold is not asked for, as the registry would refuse the lookup)."""
+    zone = (await request.app.state.registry.zones([zone_id])).get(zone_id) if ZONE_CODE_RE.match(zone_id) else None
     if zone is None:
         raise Problem(404, "zone-not-found", f"No zone {zone_id} in the register.", zone=zone_id)
     return dict(zone)
