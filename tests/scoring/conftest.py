@@ -15,7 +15,8 @@ from shared.testing import DatabaseFactory, Tokens, asgi_client, settings_overri
 BUREAU = "statistics_bureau"
 # Regional high-tech zones of the reference register (kind hitech, level regional), and others.
 REGIONAL_HITECH = "S158023"  # 内蒙古赤峰高新技术产业开发区
-NATIONAL_HITECH = "G152006"  # 包头稀土高新区 (national: out of 002 scope)
+NATIONAL_HITECH = "G152006"  # 包头稀土高新区 (in scope for the targets, not in the evaluated cohort)
+OUT_OF_SCOPE = "G153012"  # 呼和浩特出口加工区 (bonded: no 002 data)
 
 
 @dataclass

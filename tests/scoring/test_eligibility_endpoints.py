@@ -17,16 +17,6 @@ Y = 2024
 
 @pytest.fixture
 async def svc(services: Services) -> AsyncIterator[Services]:
-    """The services, with the eligibility and targets routers mounted when app.py does not mount them yet."""
-    from services.scoring.eligibility.endpoints import router as eligibility_router
-    from services.scoring.targets.endpoints import router as targets_router
-
-    app = services.scoring._transport.app  # type: ignore[attr-defined]
-    paths = {getattr(r, "path", None) for r in app.routes}
-    for router, path in ((eligibility_router, "/zones/{zone_id}/eligibility"),
-                         (targets_router, "/zones/{zone_id}/targets")):
-        if path not in paths:
-            app.include_router(router)
     yield services
 
 

@@ -83,7 +83,7 @@ def served(body: dict[str, Any]) -> dict[str, Decimal | str]:
     out: dict[str, Decimal | str] = {}
     for ind in body["indicators"]:
         for part in ind.get("parts") or [ind]:
-            key = ind["code"] + (part["code"] if "parts" in ind and ind["parts"] else "")
+            key = ind["code"] + (part["code"] if ind.get("parts") else "")
             out[key] = D(part["value"]) if part["value"] is not None else f"undefined:{part['undefined']['code']}"
     return out
 

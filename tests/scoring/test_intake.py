@@ -11,7 +11,7 @@ from openpyxl import load_workbook
 
 from services.scoring.models import Base
 from shared.testing import dump_rows
-from tests.scoring.conftest import NATIONAL_HITECH, REGIONAL_HITECH, Services
+from tests.scoring.conftest import NATIONAL_HITECH, OUT_OF_SCOPE, REGIONAL_HITECH, Services
 
 YEAR = 2024
 PATH = f"/zones/{REGIONAL_HITECH}/years/{YEAR}/data"
@@ -85,7 +85,7 @@ async def test_bad_figures_are_refused_and_change_nothing(services: Services, ca
 
 @pytest.mark.parametrize(("path", "status", "code"), [
     (f"/zones/NM-999/years/{YEAR}/data", 422, "unknown-zone"),
-    (f"/zones/{NATIONAL_HITECH}/years/{YEAR}/data", 422, "out-of-scope"),
+    (f"/zones/{OUT_OF_SCOPE}/years/{YEAR}/data", 422, "out-of-scope"),
     (f"/zones/{REGIONAL_HITECH}/years/2999/data", 422, "validation-failed"),
     (f"/zones/{REGIONAL_HITECH}/years/1999/data", 422, "validation-failed"),
 ])
@@ -169,7 +169,7 @@ async def test_bulk_json_all_or_nothing_lists_every_bad_row(services: Services) 
     records = [
         {"unit": "S158023", "values": figures()},
         {"unit": "NM-6", "values": figures(employees="-3")},
-        {"unit": NATIONAL_HITECH, "values": figures()},
+        {"unit": OUT_OF_SCOPE, "values": figures()},
         {"unit": "S158023", "values": figures()},
         {"unit": "NM-3", "values": figures(rd_personnel_fte="9999", bogus="1")},
     ]
@@ -238,7 +238,7 @@ async def test_template_filled_in_uploads_as_it_is(services: Services) -> None:
     assert header[:3] == ["code", "name_zh", "name_en"] and "operating_revenue" in header
     assert sheet["A2"].value.startswith("#") and sheet.data_validations.dataValidation
     codes = [sheet.cell(row=r, column=1).value for r in range(5, sheet.max_row + 1)]
-    assert "S158023" in codes and "NM-6" in codes and NATIONAL_HITECH not in codes
+    assert "S158023" in codes and NATIONAL_HITECH in codes and OUT_OF_SCOPE not in codes
     col = {name: i + 1 for i, name in enumerate(header)}
     for r_ in range(5, sheet.max_row + 1):
         sheet.cell(row=r_, column=col["operating_revenue"], value=123456.789012345)  # 15 significant digits

@@ -92,8 +92,8 @@ async def load_demo(db: Database, registry: RegistryClient, *, this_year: int | 
     counts = {"zone_years": 0, "reference_years": 0}
     async with db.transaction(write=True) as session:
         row, doc = await frameworks.current(session, DEFAULT_FRAMEWORK)
-        zones = [z for f in doc.scope.registry or [] if f.kind
-                 for z in await registry.list_zones(kind=",".join(f.kind), level=",".join(f.level))]
+        cohort = (doc.scope.registry or [])[0]  # the evaluated cohort: regional high-tech zones
+        zones = await registry.list_zones(kind=",".join(cohort.kind), level=",".join(cohort.level))
         leagues = sorted(await registry.leagues())
         for year in years:
             existing = await repo.latest_revisions(session, DEFAULT_FRAMEWORK, year)

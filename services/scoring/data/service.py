@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.contracts import ZONE_CODE_RE
 from services.scoring.clients.registry import RegistryClient
 from services.scoring.data import repository as repo
 from services.scoring.data.validation import Finding, check_values, values_hash
@@ -70,7 +71,8 @@ async def unit_problems(doc: FrameworkDocument, kind: UnitKind, units: list[str]
     if doc.scope.units is not None:
         own = {u.code for u in doc.scope.units}
         return {u: ("unknown-unit", f"not a unit of {doc.id}") for u in units if u not in own}
-    zones = await registry.zones(units)
+    well_formed = [u for u in units if ZONE_CODE_RE.match(u)]
+    zones = await registry.zones(well_formed) if well_formed else {}
     for unit in units:
         zone = zones.get(unit)
         if zone is None:

@@ -16,7 +16,7 @@ from services.scoring.indicators.compute import indicator_out, raw_values
 from shared.db import SessionDep
 from shared.problems import Problem, problem_responses
 
-router = APIRouter(tags=["indicators"])
+router = APIRouter(tags=["indicators"], responses=problem_responses(404))
 
 
 def _revision(snap: repo.Snapshot | None) -> dict[str, Any] | None:
