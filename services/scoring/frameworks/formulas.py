@@ -190,8 +190,9 @@ def _evaluate(node: ast.expr, scope: Scope, *, prev: bool) -> Value:
         return left - right
     if op is ast.Mult:
         return left * right
-    if right == 0:
-        return Undefined(DIVISION_BY_ZERO, ast.unparse(node.right), scope.year - 1 if prev else scope.year)
+    if right == 0:  # the year of the zero: last year's when the denominator is prev(...)
+        last_year = prev or isinstance(node.right, ast.Call)
+        return Undefined(DIVISION_BY_ZERO, ast.unparse(node.right), scope.year - 1 if last_year else scope.year)
     return left / right
 
 
