@@ -355,7 +355,7 @@ def main() -> None:
 
         print(f"registry read benchmark: {backend}; {loaded}")
         print(f"servers: uvicorn {' '.join(UVICORN_FLAGS[:-2])} (both); registry log level WARNING, "
-              f"db pool {env['REGISTRY_DB_POOL_SIZE'] if pg_db else 'SQLAlchemy default (5 + 10 overflow)'}; "
+              f"db pool {env['REGISTRY_DB_POOL_SIZE']} (+ as many overflow); "
               "no response cache")
         print(f"load: one separate Python process (closed loop), {args.connections} keep-alive connections, "
               f"{args.warmup:g} s warm-up + {args.duration:g} s measured per run")

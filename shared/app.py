@@ -31,6 +31,7 @@ def create_service_app(
     on_shutdown: Sequence[Hook] = (),
     access_log: bool = True,
     idempotency_model: type | None = None,
+    middleware: Sequence[type] = (),
 ) -> FastAPI:
     configure_logging(settings.log_level, settings.log_json)
 
@@ -56,6 +57,8 @@ def create_service_app(
                   responses=problem_responses(400, 401, 403, 413, 422, 500))
     app.state.service_name = name
     install_problem_handlers(app)
+    for extra in reversed(middleware):  # the service's own pure ASGI middleware, innermost, in the given order
+        app.add_middleware(extra)
     if idempotency_model is not None:  # innermost: runs after the body limit, before the routes
         app.state.idempotency_model = idempotency_model
         app.add_middleware(IdempotencyMiddleware)
@@ -73,7 +76,8 @@ def create_service_app(
             async with app.state.db.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except Exception as exc:
-            raise Problem(503, "database-unavailable", f"The database is not reachable: {type(exc).__name__}.") from None
+            raise Problem(503, "database-unavailable",
+                          f"The database is not reachable: {type(exc).__name__}.") from None
         return {"status": "ready", "service": name, "database": app.state.db.dialect}
 
     for router in routers:

@@ -10,13 +10,14 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import JSON, DateTime, MetaData, Numeric, String, event
+from sqlalchemy import JSON, DateTime, MetaData, Numeric, String, event, make_url
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import PoolResetState
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import greenlet_spawn
 
 from shared.decimals import canonical_decimal, check_decimal_digits
 from shared.problems import Problem
@@ -43,8 +44,14 @@ def create_engine(url: str, *, pool_size: int = 10, busy_timeout_ms: int = 10_00
     """Engine for asyncpg or aiosqlite. SQLite gets WAL, foreign keys, a busy timeout, and explicit
     BEGIN / BEGIN IMMEDIATE (execution option `sqlite_immediate`) instead of pysqlite's implicit one."""
     if is_sqlite(url):
+        # A file database gets a pool of `pool_size` connections (+ as many overflow) like PostgreSQL, each
+        # with its aiosqlite thread; an in-memory one keeps SQLAlchemy's single static connection.
+        database = make_url(url).database
+        in_memory = database in (None, "", ":memory:") or "mode=memory" in url
+        sizes = {} if in_memory else {"pool_size": pool_size, "max_overflow": pool_size}
         # reset_on_return=None with the `reset` listener below: rollback only when a transaction is open
-        engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000}, pool_reset_on_return=None)
+        engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000}, pool_reset_on_return=None,
+                                     **sizes)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -96,12 +103,23 @@ class Database:
     @asynccontextmanager
     async def driver_connection(self) -> AsyncIterator[Any]:
         """A pooled connection's own driver object (asyncpg.Connection or aiosqlite.Connection), outside any
-        transaction: each statement runs and commits by itself and sees one snapshot. For hot reads that
-        need a single statement; they skip the ORM, BEGIN/COMMIT and SQLAlchemy's per-statement work (the
-        connection goes back to the pool, reset as usual, when the block ends)."""
-        async with self.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            yield raw.driver_connection
+        transaction: each statement runs and commits by itself and sees one snapshot. For hot reads of one
+        statement: they skip the ORM, BEGIN/COMMIT and SQLAlchemy's per-statement work. The block must not
+        leave a transaction open; a connection whose block failed is closed, never reused."""
+        raw = await self.engine.raw_connection()
+        driver = raw.driver_connection
+        try:
+            yield driver
+        except BaseException:
+            await greenlet_spawn(raw.invalidate)  # broken, or interrupted mid-statement: its state is unknown
+            raise
+        if driver.is_in_transaction() if self.dialect == "postgresql" else driver.in_transaction:
+            await greenlet_spawn(raw.invalidate)
+            raise RuntimeError("a driver_connection block left a transaction open")
+        # back to the pool (with no transaction open its reset needs no I/O: asyncpg's adapter skips the
+        # rollback, and so does SQLite's reset listener above); in a greenlet, as closing an overflow
+        # connection is I/O
+        await greenlet_spawn(raw.close)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -10,6 +10,7 @@ from services.registry.models import IdempotencyRecord
 from services.registry.settings import Settings
 from services.registry.transfer.endpoints import router as transfer_router
 from services.registry.zones.endpoints import router as zones_router
+from services.registry.zones.hot import HotReads
 from shared.app import create_service_app
 
 
@@ -22,4 +23,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings or Settings(),
         routers=[transfer_router, zones_router, events_router, leagues_router],  # transfer first: /zones/export.csv
         idempotency_model=IdempotencyRecord,
+        middleware=[HotReads],  # plain current-state zone reads answered without the router (zones/hot.py)
     )

@@ -155,3 +155,32 @@ async def test_lookup_is_not_a_zone_code(registry: httpx.AsyncClient) -> None:
     r = await registry.post("/zones/lookup", content=b"{nope", headers={"content-type": "application/json"})
     assert r.status_code == 400 and r.headers["content-type"] == PROBLEM
     assert (await registry.get("/zones/lookup")).status_code in (404, 405)
+
+
+HOT_QUERIES = ["", "limit=3", "kind=hitech&level=regional&limit=50", "league=150200,150600&status=accredited",
+               "q=%E9%AB%98%E6%96%B0&limit=2", "q=BaoTou", "kind=etdz&kind=hitech&limit=500", "limit=050",
+               "status=accredited,+rectification"]
+
+
+async def test_the_hot_lane_answers_like_the_routes(registry: httpx.AsyncClient, tokens: Tokens) -> None:
+    """An extra, unknown parameter sends a request to the FastAPI route (zones/hot.py): same answer."""
+    await _zone_with_parks(registry, tokens)
+
+    async def same(url: str) -> httpx.Response:
+        a = await registry.get(url, headers={"x-request-id": "same"})
+        b = await registry.get(url + ("&" if "?" in url else "?") + "unknown=1", headers={"x-request-id": "same"})
+        assert (a.status_code, a.content, a.headers.items()) == (b.status_code, b.content, b.headers.items()), url
+        return a
+
+    for qs in HOT_QUERIES:
+        cursor = (await same(f"/zones?{qs}")).json()["next_cursor"]
+        if cursor:
+            await same(f"/zones?{qs}&cursor={cursor}")
+    for code in ("S159041", "G153012", "NM-1", "S000000", "NM-0001"):
+        await same(f"/zones/{code}")
+    missing = await registry.get("/zones/S000000")
+    assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
+    for qs in ("limit=0", "limit=501", "kind=casino", "cursor=!!", "league=abc", "limit=", "q=" + "x" * 101):
+        r = await registry.get(f"/zones?{qs}")
+        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, qs
+    assert (await registry.get("/zones", headers={"x-request-id": "abc-1"})).headers["x-request-id"] == "abc-1"

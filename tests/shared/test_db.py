@@ -48,3 +48,12 @@ async def test_an_open_transaction_is_rolled_back_on_check_in(database_factory: 
                 assert not driver.in_transaction  # type: ignore[attr-defined]
     finally:
         await db.dispose()
+
+
+def test_pool_size_is_honoured_on_both_databases(tmp_path: object) -> None:
+    from shared.db import create_engine
+
+    for url in (f"sqlite+aiosqlite:///{tmp_path}/pool.db", "postgresql+asyncpg://u@127.0.0.1/db"):
+        pool = create_engine(url, pool_size=7).sync_engine.pool
+        assert (pool.size(), pool._max_overflow) == (7, 7), url  # type: ignore[attr-defined]
+    assert type(create_engine("sqlite+aiosqlite://").sync_engine.pool).__name__ == "StaticPool"

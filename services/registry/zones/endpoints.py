@@ -100,7 +100,7 @@ async def list_zones(
 ) -> Response | ZonePage:
     db: Database = request.app.state.db
     if query.as_of is None and query.known_at is None:
-        return _json(await service.current_page_json(db, query.filters, cursor, limit))
+        return _json(await service.current_page_json(db, query.filters, service.after_code(cursor), limit))
     async with db.transaction() as session:
         return await service.list_zones(session, query.filters, cursor, limit, query.as_of, query.known_at)
 
@@ -122,8 +122,10 @@ async def get_zone(
     db: Database = request.app.state.db
     stamp = parse_known_at(known_at)
     if as_of is None and stamp is None:
-        body, etag = await service.current_zone_json(db, code)
-        return _json(body, {"ETag": etag})
+        found = await service.current_zone_json(db, code)
+        if found is None:
+            raise Problem(404, "zone-not-found", f"No zone has the code {code}.")
+        return _json(found[0], {"ETag": found[1]})
     async with db.transaction() as session:
         zone = await service.get_zone(session, code, as_of, stamp)
     response.headers["ETag"] = f'"{zone.code}.{zone.version}"'

@@ -92,7 +92,7 @@ async def get_zone(session: AsyncSession, code: str, as_of: dt.date | None, know
                    as_of=as_of, known_at=known_at)
 
 
-def _after(cursor: str | None) -> str | None:
+def after_code(cursor: str | None) -> str | None:
     """The last code of the previous page, from a cursor this endpoint issued."""
     after = decode_cursor(cursor, 1)[0] if cursor else None
     if after is not None and not isinstance(after, str):
@@ -104,7 +104,7 @@ def _after(cursor: str | None) -> str | None:
 async def list_zones(session: AsyncSession, filters: ZoneFilters, cursor: str | None, limit: int,
                      as_of: dt.date | None, known_at: dt.datetime | None) -> ZonePage:
     """Zones sorted by code (stable); with as_of/known_at, kind/level/status/names are folded from events."""
-    after = _after(cursor)
+    after = after_code(cursor)
     if as_of is None and known_at is None:
         rows = await repo.list_current(session, filters, after, limit + 1)
         items = [ZoneSummary(**_summary(z, name)) for z, name in rows]
@@ -148,12 +148,12 @@ def _dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_UTC_Z)
 
 
-async def current_zone_json(db: Database, code: str) -> tuple[bytes, str]:
-    """GET /zones/{code} without as_of/known_at: the body of a Zone and its ETag; 404 if unknown."""
+async def current_zone_json(db: Database, code: str) -> tuple[bytes, str] | None:
+    """GET /zones/{code} without as_of/known_at: the body of a Zone and its ETag; None if unknown."""
     async with db.driver_connection() as driver:
         found = await repo.current_zone(driver, db.dialect, code)
     if found is None:
-        raise Problem(404, "zone-not-found", f"No zone has the code {code}.")
+        return None
     zone, parks = found
     body = {**_summary_json({k: zone[k] for k in repo.SUMMARY_COLUMNS}),
             **{k: zone[k] for k in repo.DETAIL_COLUMNS[:4]}, "parks": [_park_json(p) for p in parks],
@@ -161,9 +161,8 @@ async def current_zone_json(db: Database, code: str) -> tuple[bytes, str]:
     return _dumps(body), f'"{code}.{zone["version"]}"'
 
 
-async def current_page_json(db: Database, filters: ZoneFilters, cursor: str | None, limit: int) -> bytes:
-    """GET /zones without as_of/known_at: the body of a ZonePage."""
-    after = _after(cursor)
+async def current_page_json(db: Database, filters: ZoneFilters, after: str | None, limit: int) -> bytes:
+    """GET /zones without as_of/known_at: the body of a ZonePage (`after`: see after_code)."""
     async with db.driver_connection() as driver:
         rows = await repo.current_page(driver, db.dialect, filters, after, limit + 1)
     next_cursor = encode_cursor([rows[limit - 1]["code"]]) if len(rows) > limit else None
