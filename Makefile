@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 
-.PHONY: setup run test test-fast bench lint token clean
+.PHONY: setup run test test-fast bench bench-registry bench-scoring lint token clean
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -21,8 +21,13 @@ run: setup ## migrate, load reference data, start registry :8001, workflow :8002
 test: setup ## the whole suite, SQLite and (when reachable; always in CI) PostgreSQL
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
-bench: setup ## benchmarks under bench/, printing their figures
+bench: bench-registry bench-scoring ## every benchmark under bench/, printing its figures
+
+bench-registry: setup ## registry reads against a bare endpoint
 	@$(PY) bench/registry_read.py
+
+bench-scoring: setup ## scoring: a national year (2,600 zones) posted as JSON/XLSX against COPY; indicators
+	@$(PY) bench/scoring_intake.py $(BENCH_ARGS)
 
 lint: setup
 	@$(VENV)/bin/ruff check .
