@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from services.registry.models import Base
@@ -176,3 +178,51 @@ async def test_parks(registry: httpx.AsyncClient, tokens: Tokens) -> None:
 async def test_openapi_has_no_default_422(registry: httpx.AsyncClient) -> None:
     spec = (await registry.get("/openapi.json")).json()
     assert "HTTPValidationError" not in str(spec.get("components", {}))
+
+
+async def test_dates_in_queries_are_yyyy_mm_dd_only(registry: httpx.AsyncClient) -> None:
+    for path in ("/zones", "/zones/S159041", "/zones/export.csv"):
+        for bad in ("0", "1700000000", "20200101", "2020-1-1", "2020-06-30T00:00:00", " 2020-06-30"):
+            r = await registry.get(path, params={"as_of": bad})
+            assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, (path, bad, r.text)
+            assert r.json()["errors"][0]["field"] == "as_of"
+        assert (await registry.get(path, params={"as_of": "2020-06-30"})).status_code == 200
+    for path in ("/zones", "/zones/S159041", "/zones/S159041/history"):
+        for bad in ("2020-W01-1", "2020001", "0", "2020-06-30T25:00:00", "2020-06-30T10:00:00+0800"):
+            r = await registry.get(path, params={"known_at": bad})
+            assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, (path, bad, r.text)
+            assert r.json()["errors"][0]["field"] == "known_at"
+        for good in ("2099-01-01", "2099-01-01T00:00:00Z", "2099-01-01 08:00:00+08:00", "2099-01-01T00:00"):
+            assert (await registry.get(path, params={"known_at": good})).status_code == 200, (path, good)
+    for bad in ("²", "1.5", "-1", "x"):
+        r = await registry.get("/events", params={"after": bad})
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "after", bad
+
+
+async def test_405_lists_every_allowed_method(registry: httpx.AsyncClient) -> None:
+    for method, path, allowed in (("DELETE", "/zones/S159041", "GET, PATCH"), ("PUT", "/zones", "GET, POST"),
+                                  ("DELETE", "/zones/S159041/parks/1", "PATCH"), ("POST", "/leagues", "GET")):
+        r = await registry.request(method, path)
+        assert r.status_code == 405 and r.headers["content-type"] == PROBLEM, (method, path)
+        assert r.headers["allow"] == allowed, (method, path)
+
+
+async def test_openapi_is_as_strict_as_the_validators(registry: httpx.AsyncClient) -> None:
+    import re
+
+    spec = (await registry.get("/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    area = schemas["ZoneCreate"]["properties"]["area_ha"]["anyOf"][0]
+    assert area == schemas["ParkIn"]["properties"]["area_ha"]["anyOf"][0]
+    assert [v for v in ("0", "0.0", "-1", "00", "1", "0.5", "1234.56") if re.fullmatch(area["pattern"], v)] == [
+        "1", "0.5", "1234.56"]
+
+    def param(path: str, name: str) -> dict[str, Any]:
+        found = [p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == name]
+        return dict(found[0]["schema"])
+
+    assert "[0-9]" in str(param("/events", "after"))
+    for path in ("/zones", "/zones/{code}", "/zones/{code}/history"):
+        assert "pattern" in str(param(path, "known_at")), path
+    for path in ("/zones", "/zones/{code}"):
+        assert "'format': 'date'" in str(param(path, "as_of")), path

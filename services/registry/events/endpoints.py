@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from services.registry.events import service
 from services.registry.events.schemas import Event, EventCreate, EventFeed, History
 from services.registry.zones import repository as zones_repo
-from services.registry.zones.endpoints import parse_known_at
+from services.registry.zones.endpoints import KnownAt, parse_known_at
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.http import DEFAULT_LIMIT, MAX_LIMIT
@@ -35,7 +35,7 @@ async def post_event(code: str, body: EventCreate, session: SessionDep, principa
 @router.get("/zones/{code}/history", response_model=History, responses=problem_responses(404),
             summary="Every event of a zone in effective-date order, with the state after each")
 async def history(code: str, session: SessionDep,
-                  known_at: Annotated[str | None, Query(description="as the register knew it then")] = None) -> History:
+                  known_at: KnownAt = None) -> History:
     zone = await zones_repo.get_by_code(session, code)
     stamp = parse_known_at(known_at)
     if zone is None or (stamp is not None and zone.created_at > stamp):
@@ -46,7 +46,8 @@ async def history(code: str, session: SessionDep,
 
 @router.get("/events", response_model=EventFeed, summary="The change feed: every event in recording order")
 async def feed(session: SessionDep,
-               after: Annotated[str | None, Query(max_length=20, description="the next_after of the last page")] = None,
+               after: Annotated[str | None, Query(pattern=r"^[0-9]{1,20}$",
+                                                  description="the next_after of the last page")] = None,
                limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT) -> EventFeed:
     position = 0
     if after is not None:

@@ -14,6 +14,7 @@ from services.registry.zones import repository as repo
 from services.registry.zones import service
 from services.registry.zones.repository import ZoneFilters
 from services.registry.zones.schemas import (
+    IsoDate,
     Park,
     ParkIn,
     ParkUpdate,
@@ -32,6 +33,15 @@ from shared.problems import Problem, field_error, problem_responses
 router = APIRouter(tags=["zones"])
 Editor = Annotated[Principal, Depends(require_roles(Role.st_department, Role.league_government))]
 StDepartment = Annotated[Principal, Depends(require_roles(Role.st_department))]
+
+
+# known_at as the validator reads it: a date, or a date and time with an optional UTC offset (none: UTC).
+KNOWN_AT_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                    r"(?:[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?)?$")
+KnownAt = Annotated[str | None, Query(pattern=KNOWN_AT_PATTERN, description="transaction time: as the register knew "
+                                      "it then (a date: 23:59:59 Asia/Shanghai that day; a timestamp: UTC unless "
+                                      "it has an offset)")]
+AsOf = Annotated[IsoDate | None, Query(description="valid time: the state on this date (YYYY-MM-DD)")]
 
 
 def parse_known_at(value: str | None) -> dt.datetime | None:
@@ -72,8 +82,8 @@ class ZoneQuery:
         level: Annotated[list[str], Query(description="level(s)")] = [],  # noqa: B006
         status: Annotated[list[str], Query(description="status(es), repeated or comma-separated")] = [],  # noqa: B006
         q: Annotated[str | None, Query(max_length=100, description="text in the zh or en name")] = None,
-        as_of: Annotated[dt.date | None, Query(description="valid time: the state on this date")] = None,
-        known_at: Annotated[str | None, Query(description="transaction time: as the register knew it then")] = None,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
     ) -> None:
         for code in _values("league", league, None):
             if not (len(code) == 6 and code.isdigit()):
@@ -116,8 +126,8 @@ async def lookup_zones(body: ZoneLookup, request: Request) -> Response:
             summary="One zone with its parks and its level and status (now, or as_of / known_at)")
 async def get_zone(
     code: str, request: Request, response: Response,
-    as_of: Annotated[dt.date | None, Query()] = None,
-    known_at: Annotated[str | None, Query()] = None,
+    as_of: AsOf = None,
+    known_at: KnownAt = None,
 ) -> Response | Zone:
     db: Database = request.app.state.db
     stamp = parse_known_at(known_at)

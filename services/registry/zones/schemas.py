@@ -15,6 +15,7 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
 )
 
@@ -65,7 +66,11 @@ def _positive(v: Decimal | None) -> Decimal | None:
     return v
 
 
-AreaHa = Annotated[ExactDecimalField, AfterValidator(_positive)]
+# The schema says what the validator accepts: a decimal greater than 0 (ExactDecimalField's pattern alone
+# would also admit 0 and negatives).
+AreaHa = Annotated[ExactDecimalField, AfterValidator(_positive), WithJsonSchema({
+    "type": "string", "pattern": r"^(?=[0-9.]*[1-9])[0-9]{1,20}(\.[0-9]{1,10})?$",
+    "description": "hectares, an exact decimal greater than 0, as a string (numbers also accepted)"})]
 Boundary = Annotated[dict[str, Any], AfterValidator(validate_boundary)]
 
 
