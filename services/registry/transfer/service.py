@@ -22,7 +22,6 @@ from services.registry.zones.repository import ZoneFilters
 from services.registry.zones.schemas import ZoneCreate
 from shared.auth import Principal
 from shared.decimals import parse_decimal
-from shared.problems import Problem
 
 EXPORT_LIMIT = 1_000_000
 _CHUNK = 500
@@ -194,13 +193,9 @@ async def import_zones(session: AsyncSession, principal: Principal, rows: list[S
         raise rejected(errors, f"{bad} of {len(rows)} rows have problems ({len(errors)} in all); nothing was "
                        "imported.", len(rows))
     bodies = await _assign_codes(session, [c.body for c in checked if c.body is not None])
-    if not dry_run:
-        for c, body in zip(checked, bodies, strict=True):
-            try:
-                await zones_service.create_zone(session, principal, body)
-            except Problem as p:  # a concurrent registration since the checks: say which row
-                raise Problem(p.status, p.code, f"Row {c.row.number}: {p.detail} Nothing was imported.",
-                              errors=[{**e, "row": c.row.number} for e in p.errors or []]) from None
+    if not dry_run:  # every row passed the checks above: one batch (a concurrent registration of the same
+        # code or name since then makes the database refuse it: 409, nothing imported)
+        await zones_service.create_checked_zones(session, principal, bodies)
     return ImportOutcome(rows=len(rows), codes=[b.code or "" for b in bodies], created=0 if dry_run else len(bodies))
 
 
