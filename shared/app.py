@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import text
+from starlette.types import ASGIApp
 
 from shared.auth import TokenVerifier
 from shared.db import Database
@@ -31,7 +32,7 @@ def create_service_app(
     on_shutdown: Sequence[Hook] = (),
     access_log: bool = True,
     idempotency_model: type | None = None,
-    middleware: Sequence[type] = (),
+    middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
 ) -> FastAPI:
     configure_logging(settings.log_level, settings.log_json)
 

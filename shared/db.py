@@ -107,7 +107,7 @@ class Database:
         statement: they skip the ORM, BEGIN/COMMIT and SQLAlchemy's per-statement work. The block must not
         leave a transaction open; a connection whose block failed is closed, never reused."""
         raw = await self.engine.raw_connection()
-        driver = raw.driver_connection
+        driver: Any = raw.driver_connection
         try:
             yield driver
         except BaseException:

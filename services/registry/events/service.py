@@ -70,7 +70,7 @@ def apply_projection(zone: Zone, state: ZoneState) -> None:
 
 def _refused(exc: TransitionRefused) -> Problem:
     errors = [field_error(["change", exc.field_name] if exc.field_name else ["change"], exc.detail, exc.code)]
-    extra = {"conflicting_event_id": exc.event_id} if exc.status == 409 and exc.event_id else {}
+    extra: dict[str, Any] = {"conflicting_event_id": exc.event_id} if exc.status == 409 and exc.event_id else {}
     return Problem(exc.status, exc.code, exc.detail, errors=errors, **extra)
 
 
