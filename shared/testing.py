@@ -34,7 +34,7 @@ def _pg_reachable() -> bool:
     async def probe() -> bool:
         try:
             conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+        except (OSError, asyncpg.PostgresError, TimeoutError):
             return False
         await conn.close()
         return True
@@ -192,7 +192,8 @@ async def asgi_client(app: Any, base_url: str = "http://testserver") -> AsyncIte
 # ------------------------------------------------------------------------------------ row dumps
 
 
-async def dump_rows(database_url: str, metadata: MetaData, skip: tuple[str, ...] = ("idempotency_keys",)) -> dict[str, list[tuple[Any, ...]]]:
+async def dump_rows(database_url: str, metadata: MetaData,
+                    skip: tuple[str, ...] = ("idempotency_keys",)) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, sorted: compare a dump before and after a refused request."""
     engine = create_async_engine(database_url)
     out: dict[str, list[tuple[Any, ...]]] = {}

@@ -153,7 +153,8 @@ PUT_BODY = Body(openapi_examples={"figures": {"value": {"values": {"operating_re
                                                                    "employees": 5230}, "reason": "annual report"}}})
 
 
-@router.put("/zones/{zone_id}/years/{year}/data", status_code=201, responses=UNCHANGED | problem_responses(404, 409, 412),
+@router.put("/zones/{zone_id}/years/{year}/data", status_code=201,
+            responses=UNCHANGED | problem_responses(404, 409, 412),
             summary="Post a zone's figures for a year (statistics_bureau); a correction is a new revision")
 async def put_zone_year(zone_id: UnitCode, year: Year, request: Request, response: Response, session: SessionDep,
                         principal: Bureau, body: Annotated[Any, PUT_BODY],
@@ -176,7 +177,8 @@ async def zone_year_history(zone_id: UnitCode, year: Year, session: SessionDep, 
     return await _history(session, framework_id, zone_id, year)
 
 
-@router.post("/years/{year}/data", status_code=201, openapi_extra=BULK_BODY, responses=UNCHANGED | problem_responses(409, 415),
+@router.post("/years/{year}/data", status_code=201, openapi_extra=BULK_BODY,
+             responses=UNCHANGED | problem_responses(409, 415),
              summary="Post a whole year in bulk (JSON, CSV UTF-8/GB18030, XLSX): all or nothing, ?dry_run")
 async def post_year(year: Year, request: Request, response: Response, session: SessionDep, principal: Bureau,
                     framework_id: FrameworkParam = DEFAULT_FRAMEWORK, dry_run: DryRun = False) -> dict[str, Any]:
@@ -200,7 +202,8 @@ async def year_template(year: Year, request: Request, session: SessionDep, princ
 
 
 @router.put("/frameworks/{framework_id}/units/{unit}/years/{year}/data", status_code=201,
-            responses=UNCHANGED | problem_responses(404, 409, 412), summary="Post one unit's figures under any framework")
+            responses=UNCHANGED | problem_responses(404, 409, 412),
+            summary="Post one unit's figures under any framework")
 async def put_unit_year(framework_id: Annotated[str, Path(pattern=FRAMEWORK_ID)], unit: UnitCode, year: Year,
                         request: Request, response: Response, session: SessionDep, principal: Bureau,
                         body: Annotated[Any, PUT_BODY]) -> dict[str, Any]:
@@ -247,7 +250,8 @@ def _area_kind(area: str) -> UnitKind:
                   errors=[field_error("area", f"{REGION_CODE} or a 6-digit league code", "pattern", location="path")])
 
 
-@router.put("/references/{area}/years/{year}/data", status_code=201, responses=UNCHANGED | problem_responses(404, 409, 412),
+@router.put("/references/{area}/years/{year}/data", status_code=201,
+            responses=UNCHANGED | problem_responses(404, 409, 412),
             summary="Post a league's (its code) or the region's (150000) reference figures for a year")
 async def put_reference(area: UnitCode, year: Year, request: Request, response: Response, session: SessionDep,
                         principal: Bureau, body: Annotated[Any, PUT_BODY],
