@@ -34,7 +34,12 @@ _GB = {"gb18030", "gbk", "gb2312", "cp936"}
 
 def media_type_of(request: Request) -> tuple[str, str | None]:
     """(media type, charset) of the request's Content-Type."""
-    media_type, *params = (request.headers.get("content-type") or "").split(";")
+    return parse_content_type(request.headers.get("content-type"))
+
+
+def parse_content_type(header: str | None) -> tuple[str, str | None]:
+    """(media type, charset) of a Content-Type header."""
+    media_type, *params = (header or "").split(";")
     charset = None
     for param in params:
         name, _, value = param.partition("=")

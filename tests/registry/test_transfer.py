@@ -16,8 +16,8 @@ import pytest
 
 from services.registry.models import Base
 from services.registry.transfer import formats
-from services.registry.transfer.endpoints import _content_type
 from shared.problems import Problem
+from shared.tabular import parse_content_type as _content_type
 from shared.testing import Tokens, dump_rows
 
 PROBLEM = "application/problem+json"

@@ -1,10 +1,10 @@
 """The registry's reference data: the CSV files beside this module, read and validated (pure, stdlib only).
 
-Files (built from ``../shared/data/zones`` and the seeds; see README.md in this folder):
+Files (built from the project's zone sources and the policy seeds, copied here; see README.md in this folder):
 ``leagues.csv`` (12), ``counties.csv`` (103), ``zones.csv`` (one row per physical zone, static
 attributes) and ``events.csv`` (the history: every change of kind, level, status or name).
 
-Identity and merge decisions (the evidence is in README.md and ``../shared/data/zones/SOURCES.md``):
+Identity and merge decisions (the evidence, with every source cited, is in README.md in this folder):
 
 - A zone's code is its 2018 catalogue code where it has one, else ``NM-<n>``: NM-1..NM-5 are the
   post-2018 rows of the shared zones.csv in file order, NM-6 and NM-7..NM-11 the zones named only in

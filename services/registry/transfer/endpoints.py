@@ -15,6 +15,7 @@ from services.registry.transfer.formats import COLUMNS, CSV_MEDIA_TYPE, JSON_MED
 from services.registry.zones.endpoints import StDepartment, ZoneQuery
 from shared.db import SessionDep
 from shared.problems import problem_responses
+from shared.tabular import parse_content_type
 
 router = APIRouter(tags=["transfer"])
 
@@ -36,17 +37,6 @@ _IMPORT_DOC = (
     f"At most {MAX_ROWS} rows (413 beyond). Rows without a code get NM-<n>. Idempotency-Key is honoured.")
 
 
-def _content_type(header: str | None) -> tuple[str, str | None]:
-    """(media type, charset) of a Content-Type header."""
-    media_type, *params = (header or "").split(";")
-    charset = None
-    for param in params:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"') or None
-    return media_type.strip().lower(), charset
-
-
 @router.post(
     "/zones/import", response_model=ImportResult, status_code=201, summary="Import zones in bulk (st_department)",
     description=_IMPORT_DOC, responses={200: {"description": "dry run: every row is valid, nothing stored",
@@ -62,7 +52,7 @@ async def import_zones(
     request: Request, session: SessionDep, principal: StDepartment, response: Response,
     dry_run: Annotated[bool, Query(description="check every row and answer 200; store nothing")] = False,
 ) -> ImportResult:
-    media_type, charset = _content_type(request.headers.get("content-type"))
+    media_type, charset = parse_content_type(request.headers.get("content-type"))
     body = await request.body()
     rows, tabular = await run_in_threadpool(formats.read, body, media_type, charset)
     outcome = await service.import_zones(session, principal, rows, tabular=tabular, dry_run=dry_run)

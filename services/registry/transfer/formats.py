@@ -25,6 +25,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from shared.decimals import canonical_decimal
 from shared.problems import Problem
+from shared.tabular import RowError, decode_csv, xlsx_cell
 
 # ZoneCreate's fields (without `established`), plus the boundary as GeoJSON text: export header = import header.
 COLUMNS: tuple[str, ...] = (
@@ -39,8 +40,6 @@ XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.s
 JSON_MEDIA_TYPE = "application/json"
 _LIST_SEPARATORS = re.compile(r"[;；]")
 _SLASH_DATE = re.compile(r"^(\d{4})[/.](\d{1,2})[/.](\d{1,2})$")
-_UTF8_CHARSETS = {"utf-8", "utf8"}
-_GB_CHARSETS = {"gb18030", "gbk", "gb2312", "cp936"}
 
 
 @dataclass(slots=True)
@@ -51,19 +50,6 @@ class SourceRow:
     values: dict[str, Any]
     pointer: str | None = None
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (field, code, reason) found while reading
-
-
-@dataclass(slots=True)
-class RowError:
-    row: int | None  # None: the whole body
-    field: str
-    code: str
-    reason: str
-    pointer: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"in": "body", "row": self.row, "field": self.field, "pointer": self.pointer, "code": self.code,
-                "reason": self.reason}
 
 
 def rejected(errors: Sequence[RowError], detail: str, rows_total: int | None = None) -> Problem:
@@ -79,27 +65,6 @@ def _too_many(count: int) -> Problem:
 
 
 # ------------------------------------------------------------------------------------------ decoding
-
-
-def decode_csv(data: bytes, charset: str | None = None) -> str:
-    """UTF-8 (with or without BOM) checked strictly first, then GB18030; a declared charset is obeyed."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise Problem(415, "unsupported-encoding", "The CSV is UTF-16 (Excel's 'Unicode text'); save it as "
-                      "'CSV UTF-8' or GB18030.")
-    order: tuple[str, ...] = ("utf-8-sig", "gb18030")
-    if charset is not None:
-        name = charset.lower()
-        if name not in _UTF8_CHARSETS | _GB_CHARSETS:
-            raise Problem(415, "unsupported-encoding", f"charset={charset} is not supported: send UTF-8 or GB18030.")
-        order = ("utf-8-sig",) if name in _UTF8_CHARSETS else ("gb18030",)
-    for encoding in order:
-        try:
-            return data.decode(encoding, errors="strict")
-        except UnicodeDecodeError:
-            continue
-    raise Problem(422, "undecodable-csv", f"The CSV is neither valid {' nor '.join(order)}.",
-                  errors=[{"in": "body", "row": None, "field": "body", "pointer": None, "code": "invalid_encoding",
-                           "reason": f"not valid {' or '.join(order)}"}])
 
 
 # ---------------------------------------------------------------------------------------- the header
@@ -175,15 +140,6 @@ def _numbered(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str]]]:
         yield number, record
 
 
-def _cell(value: Any) -> Any:
-    """An XLSX cell as the import sees it: floats exactly through their repr, ints as they are."""
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, dt.time):
-        return value.isoformat()
-    return value
-
-
 def read_xlsx(data: bytes) -> list[SourceRow]:
     """Rows of the workbook's first sheet, whose first row names the columns."""
     try:
@@ -206,7 +162,7 @@ def read_xlsx(data: bytes) -> list[SourceRow]:
                 for number, cells in enumerate(rows, start=2):
                     if number > MAX_ROWS * 4:
                         raise _too_many(number - 1)
-                    records.append((number, [_cell(c) for c in cells]))
+                    records.append((number, [xlsx_cell(c) for c in cells]))
             finally:
                 book.close()
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, IndexError, OSError) as exc:

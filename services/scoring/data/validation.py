@@ -8,17 +8,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Context, Decimal
+from decimal import Decimal
 from typing import Any
 
 from services.scoring.frameworks import formulas
 from services.scoring.frameworks.definition import FrameworkDocument, Variable
 from shared.decimals import (
-    MAX_FRACTION_DIGITS,
     MAX_INTEGER_DIGITS,
     DecimalDigitsError,
     canonical_decimal,
-    check_decimal_digits,
+    canonical_text,
+    exact_canonical,
 )
 
 # Stable error codes (clients key on them).
@@ -47,37 +47,7 @@ class Checked:
     warnings: list[Finding] = field(default_factory=list)
 
 
-# Wide enough that normalizing a coefficient of at most this many digits never rounds.
-_WIDE_PREC = 2 * (MAX_INTEGER_DIGITS + MAX_FRACTION_DIGITS)
-_WIDE = Context(prec=_WIDE_PREC)
-_ONE = Decimal(1)
-_ZERO = Decimal(0)
 _INT_LIMIT = 10**MAX_INTEGER_DIGITS
-
-
-def exact_canonical(d: Decimal) -> Decimal:
-    """`Decimal(canonical_decimal(check_decimal_digits(d)))` in one pass (a bulk year holds ~150,000
-    values): the same value, digits and exponent, and the same DecimalDigitsError."""
-    if not d.is_finite():
-        raise DecimalDigitsError("must be a finite number")
-    if len(d.as_tuple().digits) > _WIDE_PREC:
-        return Decimal(canonical_decimal(check_decimal_digits(d)))
-    n = d.normalize(_WIDE)  # no trailing zeros; never rounded (the coefficient fits)
-    if not n:
-        return _ZERO
-    _, digits, exp = n.as_tuple()
-    assert isinstance(exp, int)
-    if -exp > MAX_FRACTION_DIGITS or len(digits) + exp > MAX_INTEGER_DIGITS:
-        check_decimal_digits(d)  # raises with the shared wording
-    return n.quantize(_ONE, context=_WIDE) if exp > 0 else n  # 1E+2 → 100, as canonical text reads
-
-
-def canonical_text(v: Decimal) -> str:
-    """canonical_decimal(v), fast for a value that is already canonical (what the intake stores)."""
-    text = str(v)  # plain notation unless the exponent is positive or the value tiny: then it has an E
-    if "E" in text or text == "-0" or ("." in text and text[-1] == "0"):
-        return canonical_decimal(v)
-    return text
 
 
 def _number(variable: Variable, raw: Any) -> Decimal | Finding:

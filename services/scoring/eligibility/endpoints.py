@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 
+from services.scoring.data.endpoints import Reader  # raw annual figures: every role with a token
 from services.scoring.eligibility import service
-from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
 from shared.problems import problem_responses
 
 router = APIRouter(tags=["eligibility"])
 
-# every role with a token: raw annual figures are shown, so not the public
-READERS = (Role.observer, Role.league_government, Role.st_department, Role.expert, Role.regional_government,
-           Role.statistics_bureau, Role.service)
-Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 ZoneId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$", description="the zone's code")]
 Year = Annotated[int, Query(ge=service.EARLIEST_YEAR, description="the application year Y: the conditions read "
                             "Y−3..Y−1 (growth also Y−4); from 2000 to next year")]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +28,16 @@ def document_hash(doc: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@lru_cache(maxsize=64)
-def _parsed(framework_id: str, version: int, digest: str, raw: str) -> FrameworkDocument:
-    return FrameworkDocument.model_validate_json(raw)
+_PARSED: dict[tuple[str, int, str], FrameworkDocument] = {}
 
 
 def parsed(row: FrameworkVersion) -> FrameworkDocument:
-    """The validated document of a stored version (parsed once: versions never change)."""
-    return _parsed(row.framework_id, row.version, row.document_hash, json.dumps(row.document, ensure_ascii=False))
+    """The validated document of a stored version, parsed once per process (versions never change)."""
+    key = (row.framework_id, row.version, row.document_hash)
+    doc = _PARSED.get(key)
+    if doc is None:
+        doc = _PARSED[key] = FrameworkDocument.model_validate(row.document)
+    return doc
 
 
 def validate_document(raw: Any) -> FrameworkDocument:
