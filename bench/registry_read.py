@@ -209,12 +209,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(name: str, target: str, env: dict[str, str], app_dir: Path, ready_path: str) -> Server:
+def _start(name: str, target: str, env: dict[str, str], app_dir: Path, ready_path: str, workers: int = 1) -> Server:
+    """`workers`: uvicorn worker processes (1, the default: UVICORN_FLAGS as they are)."""
     import httpx
 
     port = _free_port()
+    flags = list(UVICORN_FLAGS)
+    flags[flags.index("--workers") + 1] = str(workers)
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", target, "--factory", "--app-dir", str(app_dir),
-                             "--port", str(port), *UVICORN_FLAGS], env=env, cwd=ROOT)
+                             "--port", str(port), *flags], env=env, cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -99,7 +99,11 @@ def main() -> None:
             if p.poll() is None:
                 p.terminate()
 
-    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    def on_sigterm(*_: object) -> None:
+        stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
     try:
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)

@@ -54,7 +54,7 @@ async def feed(session: SessionDep,
         if not after.isdigit():
             raise Problem(422, "validation-failed", "after must be a next_after value this feed returned.",
                           errors=[field_error("after", "not a feed position", "invalid_cursor", location="query")])
-        position = int(after)
+        position = min(int(after), 2**31 - 1)  # seq is an INTEGER column: a position beyond it is past every event
     items = await service.feed(session, position, limit)
     next_after = str(items[-1].seq) if items else (after if after is not None else None)
     return EventFeed(items=items, next_after=next_after, limit=limit)

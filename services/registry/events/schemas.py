@@ -10,7 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstr
 
 from services.contracts import DatePrecision, ZoneKind, ZoneLevel, ZoneStatus
 from services.registry.history.rules import SHANGHAI
-from services.registry.zones.schemas import LegalBasis, Text200, check_precision
+from services.registry.zones.schemas import IsoDate, LegalBasis, Text200, check_precision
 
 EventField = Literal["status", "level", "kind", "name_zh", "name_en"]
 _ENUMS: dict[str, type] = {"status": ZoneStatus, "level": ZoneLevel, "kind": ZoneKind}
@@ -40,7 +40,7 @@ class EventCreate(BaseModel):
     change: Annotated[list[FieldChange], BeforeValidator(lambda v: [v] if isinstance(v, dict) else v)] = Field(
         max_length=5, description="one field change (an object is accepted too) or several; empty only for a "
                                   "pure retraction (with supersedes)")
-    effective_date: dt.date
+    effective_date: IsoDate
     effective_precision: DatePrecision = DatePrecision.day
     legal_basis: LegalBasis
     actor: Text200 = Field(description="the person or body who decided")

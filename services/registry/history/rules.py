@@ -144,6 +144,25 @@ def _reaches(rule: Rule, state: ZoneState, after: str) -> bool:
     return rule.after is None or rule.after == after  # None: any value (renames)
 
 
+def national_rule_refusal(values: Mapping[str, str], effective: Mapping[str, str], event_id: str) -> None:
+    """A national-level zone neither applies for nor is approved as a regional zone: the workflow
+    accredits regional zones only (002 art. 6(三)); national zones are approved by the State Council and
+    only st_department changes a level, with the national document (contracts: status transitions)."""
+    if values.get("level") != L.national:
+        return
+    if effective.get("status") == S.applying:
+        raise TransitionRefused(409, "national-zone-cannot-apply",
+                                "A national-level zone cannot apply for accreditation as a regional high-tech zone "
+                                "(002 art. 6; contracts: status transitions).", event_id=event_id,
+                                field_name="status")
+    if values.get("status") == S.applying and effective.get("status") == S.accredited \
+            and effective.get("level") == L.regional:
+        raise TransitionRefused(409, "approval-would-downgrade-national",
+                                "An approval (applying → accredited, level regional) may not downgrade a "
+                                "national-level zone to regional (002 art. 6(三); contracts: status transitions).",
+                                event_id=event_id, field_name="level")
+
+
 def check_change(state: ZoneState, change: Mapping[str, str], role: str, sub: str, event_id: str) -> None:
     """Raise TransitionRefused unless the table lets (role, sub) make `change` from `state`."""
     values = state.values
@@ -155,7 +174,11 @@ def check_change(state: ZoneState, change: Mapping[str, str], role: str, sub: st
     if not effective:
         raise TransitionRefused(409, "no-change", "The event changes nothing: every value is already current.",
                                 event_id=event_id)
-    approval = values.get("status") == S.applying and effective.get("status") == S.accredited
+    national_rule_refusal(values, effective, event_id)
+    # applying → accredited is the approval, unless it only restores the accredited status recorded at
+    # intent (a rejection or withdrawal of a park accredited as another kind, SPEC 8.8)
+    restore = state.status_at_intent == S.accredited and set(effective) == {"status"}
+    approval = values.get("status") == S.applying and effective.get("status") == S.accredited and not restore
     if approval:
         result = {**values, **change}
         if result.get("kind") != ZoneKind.hitech or result.get("level") != L.regional:

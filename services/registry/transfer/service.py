@@ -33,7 +33,7 @@ _TYPE_CODES = {
 }
 _VALUE_CODES = {
     "level": "level-not-allowed-for-kind", "status": "status-not-initial", "boundary": "invalid_geojson",
-    "approval_date_precision": "precision-mismatch",
+    "approval_date_precision": "precision-mismatch", "approval_date": "invalid_date",
 }
 
 

@@ -45,11 +45,13 @@ Code6 = Annotated[str, StringConstraints(pattern=r"^\d{6}$")]
 ZoneCode = Annotated[str, StringConstraints(pattern=r"^(?:[GS]\d{6}|NM-\d{1,8})$")]
 
 
-ISO_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+ISO_DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits only (\d takes ٢٠٢٢)
 
 
 def _iso_date(value: Any) -> Any:
-    """Dates travel as YYYY-MM-DD only: pydantic alone would also take 0 or "1700000000" (Unix time)."""
+    """Dates travel as YYYY-MM-DD strings only (query parameters and bodies alike): pydantic's lax mode would
+    also take 0, 1700000000 or "1700000000" (Unix time), 20220224 or "2022-02-24T00:00:00". A date object
+    passes (Python callers, the transfer import's XLSX date cells)."""
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value
     if not isinstance(value, str) or not ISO_DATE_RE.fullmatch(value):
@@ -97,14 +99,14 @@ class LegalBasis(BaseModel):
     model_config = ConfigDict(extra="forbid")
     document: Text200 = Field(description="document number, e.g. 内政办发〔2022〕17号")
     article: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
-    date: dt.date | None = None
+    date: IsoDate | None = None
 
 
 class Establishment(BaseModel):
     """How the zone came to be: the first event of its history."""
 
     model_config = ConfigDict(extra="forbid")
-    effective_date: dt.date
+    effective_date: IsoDate
     effective_precision: DatePrecision = DatePrecision.day
     legal_basis: LegalBasis | None = None
     actor: Text200 | None = None
@@ -146,7 +148,7 @@ class _Descriptive(BaseModel):
     management_committee: Text200 | None = None
     leading_industries: list[Industry] | None = Field(default=None, max_length=30)
     approval_doc: Text200 | None = None
-    approval_date: dt.date | None = None
+    approval_date: IsoDate | None = None
     approval_date_precision: DatePrecision | None = None
     source: Annotated[str, StringConstraints(max_length=2000)] | None = None
     confidence: Annotated[str, StringConstraints(pattern=r"^(high|medium|low)$")] | None = None
