@@ -21,3 +21,15 @@ class Settings(ServiceSettings):
     plausibility_yoy_factor: Decimal = Decimal(5)
     max_rows_per_post: int = 10_000
     earliest_year: int = 2000
+    # the outbox dispatcher (confirmed art. 15 proposals → registry status events)
+    outbox_dispatch: bool = True
+    outbox_poll_seconds: float = 1.0
+    outbox_retry_window_seconds: float = 7 * 24 * 3600.0
+    # 002 art. 15 thresholds (SPEC 4, 8.11): see services/scoring/proposals/rules.py
+    management_upgrade_top_ranks: int = 1
+    management_upgrade_min_innovation_share: Decimal = Decimal("0.8")
+    management_rectification_bottom_ranks: int = 2
+    management_low_score: Decimal = Decimal(60)
+    management_revocation_rule: str = "002"
+    # Monte Carlo analyses: the most replications one request may ask for
+    uncertainty_max_replications: int = 20_000

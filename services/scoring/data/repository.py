@@ -8,9 +8,10 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import String, insert, select, type_coerce
+from sqlalchemy import String, and_, func, insert, or_, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from services.scoring.models import DataRevision, DataValue
 from shared.db import utcnow
@@ -92,6 +93,30 @@ async def snapshot(session: AsyncSession, framework_id: str, unit: str, year: in
     if row is None:
         return None
     return Snapshot(row, (await values_of(session, [row.id]))[row.id])
+
+
+async def snapshot_and_previous(session: AsyncSession, framework_id: str, unit: str, year: int,
+                                revision: int | None = None) -> tuple[Snapshot | None, Snapshot | None]:
+    """A unit-year's latest data (or a given revision) and the previous year's latest, in one statement:
+    the two revisions picked by a correlated max(revision) on the unique (framework, unit, year, revision)
+    index, each with its values (an outer join: a revision may hold none)."""
+    newer = aliased(DataRevision)
+    latest = (select(func.max(newer.revision))
+              .where(newer.framework_id == DataRevision.framework_id, newer.unit_code == DataRevision.unit_code,
+                     newer.year == DataRevision.year)
+              .correlate(DataRevision).scalar_subquery())
+    stmt = (select(DataRevision, DataValue.variable, DataValue.value, DataValue.text_value)
+            .outerjoin(DataValue, DataValue.revision_id == DataRevision.id)
+            .where(DataRevision.framework_id == framework_id, DataRevision.unit_code == unit,
+                   or_(and_(DataRevision.year == year,
+                            DataRevision.revision == (revision if revision is not None else latest)),
+                       and_(DataRevision.year == year - 1, DataRevision.revision == latest))))
+    found: dict[int, Snapshot] = {}
+    for row, variable, value, text_value in (await session.execute(stmt)).all():
+        snap = found.setdefault(row.year, Snapshot(row, {}))
+        if variable is not None:
+            snap.values[variable] = text_value if value is None else value
+    return found.get(year), found.get(year - 1)
 
 
 async def unit_years(session: AsyncSession, framework_id: str, unit: str,

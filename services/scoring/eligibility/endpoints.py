@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
-from services.scoring.data.endpoints import Reader  # raw annual figures: every role with a token
+from services.scoring.data import access
+from services.scoring.data.endpoints import Reader  # raw annual figures: league_government its league only
 from services.scoring.eligibility import service
 from shared.db import SessionDep
 from shared.problems import problem_responses
@@ -25,4 +26,5 @@ async def get_eligibility(request: Request, zone_id: ZoneId, year: Year, session
                           principal: Reader) -> dict[str, Any]:
     service.check_year(year)
     zone = await service.zone_of(request, zone_id)
+    access.check_zone(principal, zone)
     return await service.eligibility(session, zone, year, service.settings_of(request))

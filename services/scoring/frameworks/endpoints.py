@@ -67,7 +67,9 @@ def _coinr_body(body: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise Problem(422, "invalid-framework", "coinr_meta is a list of metadata rows (objects).",
                       errors=[field_error("coinr_meta", "a list of objects", "type")])
-    name = body.get("name") if isinstance(body.get("name"), dict) else {"en": str(body.get("name") or body.get("id"))}
+    given = body.get("name")
+    name: dict[str, str] = ({str(k): str(v) for k, v in given.items()} if isinstance(given, dict)
+                            else {"en": str(given or body.get("id"))})
     scope = body.get("scope") if isinstance(body.get("scope"), dict) else None
     units = scope.get("units") if scope else None
     return coinr.to_document(rows, framework_id=str(body.get("id") or ""), name=name, units=units,

@@ -168,7 +168,8 @@ def evaluate(formula: Formula, scope: Scope) -> Value:
 
 def _evaluate(node: ast.expr, scope: Scope, *, prev: bool) -> Value:
     if isinstance(node, ast.Constant):
-        return Decimal(repr(node.value)) if isinstance(node.value, float) else Decimal(node.value)
+        # the parser admits only int and float constants
+        return Decimal(repr(node.value)) if isinstance(node.value, float) else Decimal(node.value)  # type: ignore[arg-type]
     if isinstance(node, ast.Name):
         return scope.lookup(node.id, prev=prev)
     if isinstance(node, ast.Call):  # prev(x), checked at parse time

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
+from services.scoring.data import access
 from services.scoring.data import repository as repo
 from services.scoring.data.endpoints import FrameworkParam, Reader, UnitCode, Year
 from services.scoring.frameworks import service as frameworks
@@ -13,6 +14,7 @@ from services.scoring.frameworks.definition import FRAMEWORK_ID
 from services.scoring.frameworks.formulas import PRECISION, REASONS
 from services.scoring.frameworks.service import DEFAULT_FRAMEWORK
 from services.scoring.indicators.compute import indicator_out, raw_values
+from shared.auth import Principal
 from shared.db import SessionDep
 from shared.problems import Problem, problem_responses
 
@@ -27,14 +29,14 @@ def _revision(snap: repo.Snapshot | None) -> dict[str, Any] | None:
             "recorded_at": r.recorded_at.isoformat()}
 
 
-async def _indicators(session: SessionDep, framework_id: str, unit: str, year: int,
-                      revision: int | None) -> dict[str, Any]:
+async def _indicators(request: Request, session: SessionDep, principal: Principal, framework_id: str, unit: str,
+                      year: int, revision: int | None) -> dict[str, Any]:
+    await access.check_unit(principal, request.app.state.registry, unit)
     row, doc = await frameworks.current(session, framework_id)
-    current = await repo.snapshot(session, framework_id, unit, year, revision)
+    current, previous = await repo.snapshot_and_previous(session, framework_id, unit, year, revision)
     if current is None:
         raise Problem(404, "data-not-found", f"No data of {unit} for {year} under {framework_id}: post it first "
                       f"(PUT /zones/{unit}/years/{year}/data).")
-    previous = await repo.snapshot(session, framework_id, unit, year - 1)
     values = raw_values(doc, year, current.values, previous.values if previous else None)
     by_code: dict[str, list[Any]] = {}
     for v in values:
@@ -51,15 +53,15 @@ async def _indicators(session: SessionDep, framework_id: str, unit: str, year: i
 
 @router.get("/zones/{zone_id}/years/{year}/indicators", responses=problem_responses(404),
             summary="The raw value of every indicator for a zone-year, exactly, with formulas and inputs")
-async def zone_indicators(zone_id: UnitCode, year: Year, session: SessionDep, principal: Reader,
+async def zone_indicators(zone_id: UnitCode, year: Year, request: Request, session: SessionDep, principal: Reader,
                           framework_id: FrameworkParam = DEFAULT_FRAMEWORK,
                           revision: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> dict[str, Any]:
-    return await _indicators(session, framework_id, zone_id, year, revision)
+    return await _indicators(request, session, principal, framework_id, zone_id, year, revision)
 
 
 @router.get("/frameworks/{framework_id}/units/{unit}/years/{year}/indicators", responses=problem_responses(404),
             summary="The raw indicator values of one unit-year under any framework")
 async def unit_indicators(framework_id: Annotated[str, Path(pattern=FRAMEWORK_ID)], unit: UnitCode, year: Year,
-                          session: SessionDep, principal: Reader,
+                          request: Request, session: SessionDep, principal: Reader,
                           revision: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> dict[str, Any]:
-    return await _indicators(session, framework_id, unit, year, revision)
+    return await _indicators(request, session, principal, framework_id, unit, year, revision)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from services.scoring.data import access
 from services.scoring.eligibility import service as eligibility
 from services.scoring.eligibility.endpoints import Reader, ZoneId
 from services.scoring.targets import service
@@ -24,4 +25,5 @@ async def get_targets(request: Request, zone_id: ZoneId, year: Year, session: Se
                       principal: Reader) -> dict[str, Any]:
     eligibility.check_year(year)
     zone = await eligibility.zone_of(request, zone_id)
+    access.check_zone(principal, zone)
     return await service.zone_targets(session, zone, year)
