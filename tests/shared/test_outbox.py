@@ -7,7 +7,6 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
-import os
 import socket
 import threading
 import time
@@ -26,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase
 from shared.db import Database, make_metadata, utcnow
 from shared.outbox import Dispatcher, OutboxMessageMixin, deliveries, enqueue, list_dead, replay
 from shared.peers import PeerClient
+from shared.testing import PG_ADMIN_URL, require_pg
 
 
 class Base(DeclarativeBase):
@@ -36,9 +36,6 @@ class OutboxMessage(OutboxMessageMixin, Base):
     __tablename__ = "outbox_messages"
 
 
-# the same variables as the shared pytest plugin (shared/testing.py)
-PG_ADMIN_URL = os.environ.get("HZ_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 # ------------------------------------------------------------------------------------ databases
@@ -53,13 +50,8 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'outbox.db'}"
     else:
-        try:
-            admin = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
-        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-            message = f"PostgreSQL unreachable at {PG_ADMIN_URL}: {type(exc).__name__}: {exc}"
-            if IN_CI:
-                pytest.fail(message)
-            pytest.skip(message)
+        require_pg()  # skipped loudly outside CI when unreachable, a failure in CI
+        admin = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
         await admin.execute(f'CREATE DATABASE "{name}"')
         url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1) + f"/{name}"
     setup = Database(url)
