@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -63,7 +64,15 @@ async def _assert_refused(url: str, table: str) -> None:
 
 
 def _column(table: str) -> str:
-    return {"zone_events": "note", "zone_revisions": "changed_by"}[table]
+    """A column to rewrite to itself: a named one for the registry's tables, else the primary key's first."""
+    named = {"zone_events": "note", "zone_revisions": "changed_by"}
+    if table in named:
+        return named[table]
+    for service in SERVICES:
+        metadata = importlib.import_module(f"services.{service}.models").Base.metadata
+        if table in metadata.tables:
+            return next(iter(metadata.tables[table].primary_key.columns)).name
+    raise KeyError(table)
 
 
 async def _seed_revision(url: str) -> None:
@@ -98,4 +107,60 @@ async def test_registry_append_only_tables_refuse_update_and_delete(database_fac
                     await conn.execute(text("TRUNCATE zone_events CASCADE"))
             finally:
                 await engine.dispose()
+    await database_factory.drop(url)
+
+
+def _dummy(column: Any) -> Any:
+    """A value any column of ours accepts (foreign keys match: every parent row gets the same values)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from sqlalchemy import JSON, Boolean, Date, Integer, LargeBinary, Numeric
+
+    from shared.db import ExactDecimal, UTCDateTime
+
+    kind = column.type
+    if isinstance(kind, UTCDateTime):
+        return dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    if isinstance(kind, ExactDecimal | Numeric):
+        return Decimal(1)
+    if isinstance(kind, Boolean):
+        return False
+    if isinstance(kind, Integer):
+        return 1
+    if isinstance(kind, Date):
+        return dt.date(2026, 1, 1)
+    if isinstance(kind, LargeBinary):
+        return b"x"
+    if isinstance(kind, JSON) or getattr(kind, "impl", None).__class__.__name__ == "JSON" \
+            or kind.__class__.__name__ == "PortableJSON":
+        return {}
+    return "x"
+
+
+async def _seed_every_table(url: str, service: str) -> None:
+    metadata = importlib.import_module(f"services.{service}.models").Base.metadata
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for table in metadata.sorted_tables:
+                row = {c.name: _dummy(c) for c in table.columns if not c.nullable or c.foreign_keys}
+                await conn.execute(table.insert().values(**row))
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("service", ["workflow", "scoring"])
+async def test_append_only_tables_refuse_update_and_delete(database_factory: DatabaseFactory, dialect: str,
+                                                           service: str) -> None:
+    """Every table a service lists as append-only, after head and after a down/up cycle."""
+    tables = importlib.import_module(f"services.{service}.models").APPEND_ONLY_TABLES
+    url = await database_factory.fresh(service, dialect)
+    for cycle in range(2):
+        if cycle:
+            await asyncio.to_thread(downgrade, service, url, "base")
+            await asyncio.to_thread(upgrade, service, url, "head")
+        await _seed_every_table(url, service)
+        for table in tables:
+            await _assert_refused(url, table)
     await database_factory.drop(url)

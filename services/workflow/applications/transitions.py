@@ -1,0 +1,186 @@
+"""Taking a transition (002 art. 6; the table in process.py): lock the application, check the caller,
+If-Match, state, role and guards, the body the transition takes; then change the state, record what
+the transition records, append the audit entry, enqueue the registry event and the callbacks to the
+subscribed platforms, in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.workflow.applications import registry_events
+from services.workflow.applications import repository as repo
+from services.workflow.applications.schemas import TransitionRequest
+from services.workflow.applications.service import (
+    context_of,
+    due_at,
+    etag,
+    guard_rows,
+    local_date,
+    readable,
+    settings_of,
+    today,
+)
+from services.workflow.audit import service as audit
+from services.workflow.guards import READS
+from services.workflow.models import Application, Material, Opinion, OutboxMessage, PanelConclusion
+from services.workflow.process import ProcessDefinition, TransitionDef, definition, refusals
+from services.workflow.subscriptions import service as subscriptions
+from shared.auth import Principal
+from shared.db import utcnow
+from shared.http import check_if_match
+from shared.outbox import enqueue
+from shared.problems import Problem, field_error
+from shared.webhooks import new_webhook_id
+
+DATA_FIELDS = ("document", "date", "approved_name", "approved_name_en")
+
+
+def _unknown(name: str, p: ProcessDefinition) -> Problem:
+    return Problem(404, "unknown-transition", f"Process {p.version} has no transition {name!r}; "
+                   f"transitions: {', '.join(t.name for t in p.transitions)}.",
+                   errors=[field_error("name", "not a transition of the application's process", "unknown-transition",
+                                       location="path")])
+
+
+def check_body(t: TransitionDef, body: TransitionRequest, app: Application) -> None:
+    """The members the transition takes (required / optional), and dates the registry can record:
+    not in the future, not before the intent."""
+    errors = []
+    if t.comment == "required" and body.comment is None:
+        errors.append(field_error("comment", f"{t.name} needs a comment (the reason)", "missing"))
+    for name in DATA_FIELDS:
+        given = getattr(body, name) is not None
+        need = t.data.get(name)  # type: ignore[call-overload]
+        if need == "required" and not given:
+            errors.append(field_error(name, f"{t.name} needs {name}", "missing"))
+        elif need is None and given:
+            errors.append(field_error(name, f"{t.name} does not take {name}", "not-taken"))
+    if body.date is not None:
+        if body.date > today():
+            errors.append(field_error("date", f"{body.date} is in the future (Asia/Shanghai)", "in-future"))
+        if app.intent_submitted_at is not None and body.date < local_date(app.intent_submitted_at):
+            errors.append(field_error("date", f"before the intent of {local_date(app.intent_submitted_at)}",
+                                      "before-intent"))
+    if errors:
+        raise Problem(422, "validation-failed", f"The body does not fit transition {t.name}: "
+                      + "; ".join(e["reason"] for e in errors) + ".", errors=errors)
+
+
+def _documents(p: ProcessDefinition, kind: str | None, materials: Sequence[Material], opinions: Sequence[Opinion]
+               ) -> list[dict[str, Any]]:
+    """The hashes of the documents the transition concerns, for the audit entry: from the rows the guards
+    were checked on (all material versions, the opinions of the current round; the row lock keeps them)."""
+    if kind == "round_opinions":
+        return [{"opinion_of": o.expert_sub, "round": o.round, "recommendation": o.recommendation,
+                 "sha256": hashlib.sha256(o.text.encode()).hexdigest()} for o in opinions]
+    if kind in ("current_materials", "revised_plans"):
+        rows = repo.latest(materials)
+        if kind == "revised_plans":
+            rows = [m for m in rows if m.item in p.revised_items]
+        return [{"item": m.item, "version": m.version, "sha256": m.sha256} for m in rows]
+    return []
+
+
+def _reads(t: TransitionDef) -> frozenset[str]:
+    """The rows the transition's guards and its audit documents read (guards.READS)."""
+    reads: set[str] = set()
+    for guard in t.guards:
+        reads |= READS[guard]
+    if t.effects.documents == "round_opinions":
+        reads.add("opinions")
+    elif t.effects.documents in ("current_materials", "revised_plans"):
+        reads.add("materials")
+    return frozenset(reads)
+
+
+def _registry_event(t: TransitionDef, app: Application, principal: Principal, body: TransitionRequest,
+                    event_id: str) -> dict[str, Any] | None:
+    actor = f"{principal.sub} ({principal.role.value})"
+    kind = t.effects.registry_event
+    if kind == "applying":
+        return registry_events.intent(event_id=event_id, application_id=app.id, day=today(), actor=actor)
+    if kind == "accredited":
+        assert body.document is not None and body.date is not None  # required by the table, checked above
+        return registry_events.approval(event_id=event_id, application_id=app.id, document=body.document,
+                                        day=body.date, approved_name=body.approved_name or app.proposed_name,
+                                        approved_name_en=body.approved_name_en or app.proposed_name_en,
+                                        actor=actor)
+    if kind == "restore_status" and app.intent_submitted_at is not None:  # a draft never made the park applying
+        outcome = "withdrawal" if t.to == "withdrawn" else "rejection"
+        return registry_events.restore(event_id=event_id, application_id=app.id, status=app.status_at_intent,
+                                       outcome=outcome, document=body.document, day=body.date or today(),
+                                       actor=actor, comment=body.comment)
+    return None
+
+
+async def take(session: AsyncSession, request: Request, principal: Principal, application_id: int, name: str,
+               body: TransitionRequest) -> tuple[Application, list[str]]:
+    """Take transition `name` on the application; returns it (changed) and its panel."""
+    app, experts = await readable(session, principal, application_id, for_update=True)
+    p = definition(app.process_version)
+    t = p.transition(name)
+    if t is None:
+        raise _unknown(name, p)
+    if principal.role.value not in t.roles:
+        raise Problem(403, "transition-forbidden-for-role", f"{t.name} is for {', '.join(t.roles)}, not "
+                      f"{principal.role.value}.", errors=[field_error("name", "wrong role", "wrong_role",
+                                                                      location="path")])
+    check_if_match(request, etag(app))
+    materials, opinions = await guard_rows(session, app, _reads(t))
+    found = refusals(p, t, principal.role.value, context_of(p, app, experts, materials, opinions))
+    if found:
+        status = 409 if any(r.status == 409 for r in found) else 403
+        raise Problem(status, "transition-refused",
+                      f"{t.name} cannot be taken now: " + "; ".join(r.reason for r in found) + ".",
+                      errors=[field_error("name", r.reason, r.code, location="path") for r in found],
+                      reasons=[r.as_dict() for r in found])
+    check_body(t, body, app)
+
+    settings = settings_of(request)
+    now = utcnow()
+    from_state = app.state
+    documents = _documents(p, t.effects.documents, materials, opinions)
+    if t.effects.round == "next":
+        app.round += 1
+    if t.effects.registry_event == "applying":
+        app.intent_submitted_at = now
+    if t.effects.panel_conclusion is not None:
+        session.add(PanelConclusion(application_id=app.id, round=app.round, conclusion=t.effects.panel_conclusion,
+                                    comment=body.comment, recorded_by=principal.sub, recorded_at=now))
+    given = {k: (v.isoformat() if isinstance(v, dt.date) else v)
+             for k in DATA_FIELDS if (v := getattr(body, k)) is not None}
+    if t.effects.decision:
+        app.decision = {"transition": t.name, "outcome": t.to.value, "by": principal.sub,
+                        "role": principal.role.value, "comment": body.comment, **given}
+        if t.effects.registry_event == "accredited":
+            app.decision.setdefault("approved_name", app.proposed_name)
+    message_id = str(uuid.uuid4())
+    event = _registry_event(t, app, principal, body, message_id)
+    app.state = t.to.value
+    app.version += 1
+    app.updated_at = app.state_entered_at = now
+    app.due_at = due_at(p, app.state, now, settings)
+    if p.is_final(app.state):
+        app.closed_at = now
+    audit_data: dict[str, Any] = dict(given)
+    if t.effects.panel_conclusion is not None:
+        audit_data["panel_conclusion"] = t.effects.panel_conclusion
+    if event is not None:
+        enqueue(session, OutboxMessage, aggregate=f"application:{app.id}", destination="registry", method="POST",
+                path=f"/zones/{app.zone_code}/events", body=event, message_id=message_id)
+        audit_data["registry_event_id"] = message_id
+    webhook_id = new_webhook_id()  # one per state change, for every subscriber and every retry (§7)
+    audit_data["webhook_id"] = webhook_id
+    # every write of the transition goes in the one flush at commit (the application's row is locked)
+    entry = await audit.append(session, app, principal, t.name, from_state=from_state, to_state=app.state,
+                               comment=body.comment, data=audit_data, documents=documents, flush=False)
+    await subscriptions.announce(session, app, from_state=from_state, transition=t.name, principal=principal,
+                                 at=now, webhook_id=webhook_id, audit_seq=entry.seq)
+    return app, experts

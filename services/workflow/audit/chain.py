@@ -1,0 +1,62 @@
+"""The audit chain, pure: each entry's canonical content (RFC 8785 JSON) hashed with SHA-256, linked to
+the previous entry of the same application, so that any edit made outside the application is found."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import rfc8785
+
+# The members of an entry that its hash covers (everything but the hash itself and the row id).
+CONTENT_FIELDS = ("application_id", "seq", "at", "actor_sub", "actor_role", "action", "from_state", "to_state",
+                  "round", "comment", "data", "documents", "prev_hash")
+
+
+def timestamp(at: dt.datetime) -> str:
+    """UTC, microseconds, 'Z': the form hashed (both databases keep microseconds)."""
+    return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def content(entry: Mapping[str, Any]) -> dict[str, Any]:
+    out = {name: entry[name] for name in CONTENT_FIELDS}
+    if isinstance(out["at"], dt.datetime):
+        out["at"] = timestamp(out["at"])
+    return out
+
+
+def entry_hash(entry: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the entry's canonical content."""
+    return hashlib.sha256(rfc8785.dumps(content(entry))).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    seq: int
+    entry_id: int | None
+    code: str
+    reason: str
+
+
+def verify(entries: Sequence[Mapping[str, Any]]) -> Break | None:
+    """The first entry (in seq order) that breaks the chain, or None when the chain holds: a gap in the
+    sequence, a prev_hash that is not the previous entry's hash, or an entry_hash its content does not give."""
+    previous: str | None = None
+    for expected_seq, entry in enumerate(sorted(entries, key=lambda e: e["seq"]), start=1):
+        seq, entry_id = entry["seq"], entry.get("id")
+        if seq != expected_seq:
+            return Break(seq, entry_id, "sequence-gap", f"entry {seq} follows entry {expected_seq - 1}: "
+                                                        f"entry {expected_seq} is missing")
+        if entry["prev_hash"] != previous:
+            return Break(seq, entry_id, "prev-hash-mismatch",
+                         f"prev_hash of entry {seq} is not the hash of entry {seq - 1}" if seq > 1
+                         else "the first entry must have no prev_hash")
+        if entry_hash(entry) != entry["entry_hash"]:
+            return Break(seq, entry_id, "entry-hash-mismatch",
+                         f"the content of entry {seq} does not give its entry_hash: it was changed after it "
+                         "was written")
+        previous = entry["entry_hash"]
+    return None

@@ -1,0 +1,45 @@
+"""GET /process (the transition table as data) and GET /process/diagram (SVG or Mermaid, drawn from the
+same table). Public: the procedure is the published measures' (002 art. 6)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from services.workflow import diagram
+from services.workflow.process import CURRENT_VERSION, definitions
+from shared.problems import Problem, field_error, problem_responses
+
+router = APIRouter(tags=["process"], responses=problem_responses(404))
+Version = Annotated[str | None, Query(max_length=20, description="a process version (default: the current one)")]
+
+
+def _definition(version: str | None) -> Any:
+    found = definitions()
+    name = version or CURRENT_VERSION
+    if name not in found:
+        raise Problem(404, "unknown-process-version", f"No process version {name!r}; versions: "
+                      f"{', '.join(found)}.", errors=[field_error("version", "unknown", "unknown", location="query")])
+    return found[name]
+
+
+@router.get("/process", summary="The process definition: states, transitions (roles, guards, data, effects), "
+            "the materials checklist")
+async def get_process(version: Version = None) -> dict[str, Any]:
+    body: dict[str, Any] = _definition(version).as_data()
+    body["versions"] = list(definitions())
+    body["current_version"] = CURRENT_VERSION
+    return body
+
+
+@router.get("/process/diagram", response_class=Response,
+            responses={200: {"description": "the diagram", "content": {
+                "image/svg+xml": {"schema": {"type": "string"}}, "text/vnd.mermaid": {"schema": {"type": "string"}}}}},
+            summary="The process as a picture (SVG, our own drawing) or as Mermaid text, from the same table")
+async def get_diagram(format: Annotated[Literal["svg", "mermaid"], Query()] = "svg",
+                      version: Version = None) -> Response:
+    p = _definition(version)
+    if format == "mermaid":
+        return Response(diagram.mermaid(p), media_type="text/vnd.mermaid; charset=utf-8")
+    return Response(diagram.svg(p), media_type="image/svg+xml")

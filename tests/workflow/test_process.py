@@ -1,0 +1,144 @@
+"""The process definition (issue #6 §1): validated data, guards as pure functions, /actions reasons,
+GET /process and the diagram drawn from the same table, and an application keeping its version."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from services.contracts import ApplicationState
+from services.workflow import diagram, process
+from services.workflow.guards import GuardContext, MaterialFact, all_opinions_in, revised_plans_uploaded
+from services.workflow.process import ProcessDefinition, definition, refusals
+from tests.workflow.conftest import REQUIRED_ITEMS, Workflow
+
+V1 = json.loads((process.DEFINITIONS_DIR / "v1.json").read_text(encoding="utf-8"))
+T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _edges(p: ProcessDefinition) -> set[tuple[str, str, str]]:
+    return {(s.value, t.name, t.to.value) for t in p.transitions for g in t.grants for s in g.from_states}
+
+
+def test_v1_covers_the_contract_states_and_the_measures() -> None:
+    p = definition("v1")
+    assert {s.name.value for s in p.states} == {s.value for s in ApplicationState}
+    assert {s.name.value for s in p.states if s.final} == {"approved", "rejected", "withdrawn"}
+    reject = p.transition("reject")
+    assert reject is not None and reject.roles_from("submitted_to_government") == ("regional_government",)
+    assert reject.roles_from("under_audit") == ("st_department",) and "draft" not in reject.from_states
+    withdraw = p.transition("withdraw")
+    assert withdraw is not None and set(withdraw.from_states) == set(p.open_states)
+    assert len(p.materials.checklist) == 10 and p.required_items == REQUIRED_ITEMS
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda d: d["transitions"][0].update(guards=["moon_is_full"]), "unknown guard moon_is_full"),
+    (lambda d: d["transitions"][0]["grants"][0].update({"from": ["approved"]}), "leaves final state approved"),
+    (lambda d: d["transitions"][0]["grants"][0].update(role="expert"), "role expert does not take transitions"),
+    (lambda d: d["transitions"].pop(1), "cannot be reached"),
+    (lambda d: d["states"].pop(), "every application state"),
+])
+def test_broken_definitions_are_refused(change, message) -> None:  # type: ignore[no-untyped-def]
+    broken = json.loads(json.dumps(V1))
+    change(broken)
+    with pytest.raises(ValidationError, match=message):
+        ProcessDefinition.model_validate(broken)
+
+
+def test_guards_are_pure_functions_with_reasons() -> None:
+    ctx = GuardContext(state="under_expert_review", round=2, state_entered_at=T0,
+                       experts=frozenset({"a", "b"}), opinions=frozenset({"a"}))
+    assert all_opinions_in(ctx) == "opinions outstanding in round 2 from: b"
+    assert all_opinions_in(GuardContext(state="x", round=1, state_entered_at=T0)) == "no expert is assigned"
+    old = MaterialFact("development_plan", 1, T0 - dt.timedelta(days=1))
+    new = MaterialFact("development_plan", 2, T0 + dt.timedelta(days=1))
+    revising = GuardContext(state="revision_requested", round=1, state_entered_at=T0,
+                            revised_items=("development_plan", "implementation_plan"), materials=(old, new))
+    assert revised_plans_uploaded(revising) == "no revised version since the revision was requested: " \
+                                               "implementation_plan"
+    p = definition()
+    submit = p.transition("submit_intent")
+    assert submit is not None
+    draft = GuardContext(state="draft", round=0, state_entered_at=T0, required_items=p.required_items)
+    assert [r.code for r in refusals(p, submit, "st_department", draft)] == ["wrong_role"]
+    assert [r.code for r in refusals(p, submit, "league_government", draft)] == ["required_materials_present"]
+    assert [r.code for r in refusals(p, submit, "league_government",
+                                     GuardContext(state="revised", round=1, state_entered_at=T0))] == ["wrong_state"]
+
+
+def test_diagram_and_mermaid_come_from_the_table() -> None:
+    p = definition()
+    text = diagram.mermaid(p)
+    for source, name, target in _edges(p):
+        assert f"{source} --> {target} : {name} (" in text
+    root = ET.fromstring(diagram.svg(p))
+    states = {g.get("data-state") for g in root.iter(f"{SVG}g") if g.get("class") == "state"}
+    assert states == {s.name.value for s in p.states}
+    drawn = {(e.get("data-from"), e.get("data-transition"), e.get("data-to")) for e in root.iter()
+             if (e.get("class") or "").startswith("edge")}
+    assert drawn == _edges(p)
+    labels = {t.text for t in root.iter(f"{SVG}text")}
+    assert {"专家考察论证中", "已批复"} <= labels
+
+
+async def test_process_endpoints_and_actions(wf: Workflow) -> None:
+    body = (await wf.client.get("/process")).json()
+    assert body["version"] == "v1" and body["versions"] == ["v1"]
+    assert {t["name"] for t in body["transitions"]} >= {"submit_intent", "approve", "reject", "withdraw"}
+    assert "every assigned expert" in body["guard_rules"]["all_opinions_in"].lower()
+    svg = await wf.client.get("/process/diagram")
+    assert svg.headers["content-type"] == "image/svg+xml" and ET.fromstring(svg.content) is not None
+    mermaid = await wf.client.get("/process/diagram?format=mermaid")
+    assert mermaid.text == diagram.mermaid(definition())
+    assert (await wf.client.get("/process?version=v9")).status_code == 404
+
+    app_id = await wf.to_state("draft")
+    acts = (await wf.client.get(f"/applications/{app_id}/actions", headers=wf.h("league"))).json()
+    assert {a["name"] for a in acts["possible"]} == {"withdraw"}
+    submit = next(a for a in acts["impossible"] if a["name"] == "submit_intent")
+    assert submit["reasons"][0]["code"] == "required_materials_present"
+    assert "application_letter" in submit["reasons"][0]["reason"]
+
+    app_id = await wf.to_state("under_expert_review")
+    acts = (await wf.client.get(f"/applications/{app_id}/actions", headers=wf.h("st"))).json()
+    assert {a["name"] for a in acts["possible"]} == {"reject"}
+    recommend = next(a for a in acts["impossible"] if a["name"] == "recommend")
+    assert recommend["reasons"] == [{"code": "all_opinions_in",
+                                     "reason": "opinions outstanding in round 1 from: expert-a"}]
+    acts = (await wf.client.get(f"/applications/{app_id}/actions", headers=wf.h("expert_a"))).json()
+    assert acts["possible"] == []
+    assert next(a for a in acts["impossible"] if a["name"] == "recommend")["reasons"][0]["code"] == "wrong_role"
+    assert (await wf.opine(app_id, "expert_a")).status_code == 201
+    acts = (await wf.client.get(f"/applications/{app_id}/actions", headers=wf.h("st"))).json()
+    assert {a["name"] for a in acts["possible"]} == {"recommend", "request_revision", "not_recommend", "reject"}
+    assert next(a for a in acts["possible"] if a["name"] == "not_recommend")["comment"] == "required"
+
+
+async def test_an_application_keeps_its_process_version(wf: Workflow, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    v2 = json.loads(json.dumps(V1))
+    v2["version"] = "v2"
+    next(t for t in v2["transitions"] if t["name"] == "submit_intent")["guards"] = []  # no materials needed
+    (tmp_path / "v1.json").write_text(json.dumps(V1), encoding="utf-8")
+    (tmp_path / "v2.json").write_text(json.dumps(v2), encoding="utf-8")
+    monkeypatch.setattr(process, "DEFINITIONS_DIR", tmp_path)
+    process.definitions.cache_clear()
+    try:
+        old = (await wf.create())["id"]
+        monkeypatch.setattr(wf.app.state.settings, "process_version", "v2")
+        new = await wf.create()
+        assert (await wf.get(old))["process_version"] == "v1" and new["process_version"] == "v2"
+        r = await wf.act(old, "submit_intent", "league")
+        assert r.status_code == 409 and r.json()["reasons"][0]["code"] == "required_materials_present"
+        assert (await wf.must(new["id"], "submit_intent", "league"))["state"] == "intent_submitted"
+        assert (await wf.client.get("/process?version=v2")).json()["version"] == "v2"
+    finally:
+        monkeypatch.undo()
+        process.definitions.cache_clear()
