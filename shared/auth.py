@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import json
 import os
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
@@ -48,6 +49,8 @@ class Principal:
 
 
 PUBLIC = Principal(sub="public", role=Role.public)
+VERIFIED_TTL = 60.0  # seconds a verified token is trusted without checking its signature again
+VERIFIED_MAX = 10_000  # remembered tokens at most (then forgotten at once)
 
 
 class TokenVerifier:
@@ -64,6 +67,9 @@ class TokenVerifier:
             jwks = json.loads(jwks_file.read_text())
         for k in (jwks or {}).get("keys", []):
             self._keys[k.get("kid", "")] = PyJWK(k)
+        # token → (principal, when to verify it again): a platform sends one token with every request, and
+        # the signature check is most of the cost of authentication
+        self._verified: dict[str, tuple[Principal, float]] = {}
 
     def _key_for(self, token: str) -> Any:
         if self._client is not None:
@@ -76,6 +82,20 @@ class TokenVerifier:
         raise jwt.InvalidTokenError("unknown signing key")
 
     def verify(self, token: str) -> Principal:
+        """The token's principal; 401 problem when it is refused. A verified token is remembered until its
+        exp (plus leeway) or for VERIFIED_TTL seconds, whichever comes first, so that a key taken out of the
+        key set stops working within that time."""
+        now = time.time()
+        found = self._verified.get(token)
+        if found is not None and found[1] > now:
+            return found[0]
+        principal, expires = self._verify(token)
+        if len(self._verified) >= VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = (principal, min(expires + self.leeway, now + VERIFIED_TTL))
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             claims = jwt.decode(
                 token, self._key_for(token), algorithms=["RS256", "ES256"], audience=self.audience,
@@ -93,7 +113,7 @@ class TokenVerifier:
             raise Problem(401, "invalid-token", "A league_government token must carry league_code.",
                           headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         return Principal(sub=str(claims["sub"]), role=Role(role),
-                         league_code=str(league) if role == Role.league_government else None)
+                         league_code=str(league) if role == Role.league_government else None), float(claims["exp"])
 
 
 def bearer_token(request: Request) -> str | None:

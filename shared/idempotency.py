@@ -15,7 +15,9 @@ import random
 import re
 from typing import Any
 
-from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, select
+from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -47,6 +49,18 @@ class IdempotencyRecordMixin:
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     locked_until: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
+_BOUNDARY_RE = re.compile(rb'boundary="?([^";,\s]+)"?', re.IGNORECASE)
+
+
+def request_digest(method: str, path: str, query: bytes, content_type: bytes, body: bytes) -> str:
+    """SHA-256 of what makes two requests the same: method, path, query and body. A multipart body is
+    hashed with its boundary replaced, since clients draw a new random boundary for every send (a retried
+    upload is the same request)."""
+    if content_type.lower().startswith(b"multipart/") and (found := _BOUNDARY_RE.search(content_type)):
+        body = body.replace(b"--" + found.group(1), b"--boundary")
+    return hashlib.sha256(method.encode() + b"\n" + path.encode() + b"?" + query + b"\n" + body).hexdigest()
 
 
 def _problem_bytes(problem: Problem, path: str) -> bytes:
@@ -103,45 +117,21 @@ class IdempotencyMiddleware:
             await self.app(scope, _replay(body), send)
             return
         method, path = scope["method"], scope["path"]
-        digest = hashlib.sha256(
-            method.encode() + b"\n" + path.encode() + b"?" + scope.get("query_string", b"") + b"\n" + body
-        ).hexdigest()
+        digest = request_digest(method, path, scope.get("query_string", b""), headers.get(b"content-type", b""),
+                                body)
         model = app_state.idempotency_model
         db = app_state.db
 
-        # 1. claim the key (its own transaction, so a concurrent duplicate sees it in flight)
+        # 1. claim the key (its own short transaction, so a concurrent duplicate sees it in flight): one
+        # INSERT … ON CONFLICT DO NOTHING RETURNING; only a key seen before takes the slower path
         now = utcnow()
         claimed_until = now + self.lease  # also identifies this claim: a takeover sets another value
         try:
-            async with db.transaction(write=True) as session:
-                if random.random() < 0.01:
-                    await session.execute(delete(model).where(model.expires_at < now))
-                record = (await session.execute(select(model).where(
-                    model.scope_sub == sub, model.method == method, model.path == path, model.key == key,
-                ))).scalar_one_or_none()
-                if record is not None and record.expires_at <= now:
-                    await session.delete(record)
-                    await session.flush()
-                    record = None
-                if record is not None:
-                    if record.request_hash != digest:
-                        raise Problem(422, "idempotency-key-reused",
-                                      "This Idempotency-Key was used with a different request body.",
-                                      errors=[{"in": "header", "field": "Idempotency-Key", "pointer": None,
-                                               "code": "reused", "reason": "used before with another body"}])
-                    if record.status_code is not None:
-                        replay = (record.status_code, record.response_body or b"", record.response_headers or {})
-                    elif record.locked_until > now:
-                        raise Problem(409, "idempotency-key-in-flight",
-                                      "A request with this Idempotency-Key is still being processed.",
-                                      headers={"Retry-After": "1"})
-                    else:  # the first attempt died: take the key over
-                        record.locked_until = claimed_until
-                        replay = None
-                else:
-                    session.add(model(scope_sub=sub, method=method, path=path, key=key, request_hash=digest,
-                                      locked_until=claimed_until, expires_at=now + self.ttl))
-                    replay = None
+            record_id = await self._insert_claim(db, model, sub, method, path, key, digest, now, claimed_until)
+            replay = None
+            if record_id is None:
+                record_id, replay = await self._claim_existing(db, model, sub, method, path, key, digest, now,
+                                                               claimed_until)
         except IntegrityError:
             await self._send_problem(send, scope, Problem(
                 409, "idempotency-key-in-flight", "A request with this Idempotency-Key is still being processed.",
@@ -173,22 +163,64 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, _replay(body), capture)
         finally:
-            # 3. remember the answer (or free the key after a server error, so a retry may run)
+            # 3. remember the answer (or free the key after a server error, so a retry may run): one
+            # statement, fenced by our claim (a takeover after our lease ran out set another locked_until)
             status = captured["status"]
-            async with db.transaction(write=True) as session:
-                record = (await session.execute(select(model).where(
-                    model.scope_sub == sub, model.method == method, model.path == path, model.key == key,
-                ))).scalar_one_or_none()
-                if record is not None and record.status_code is None and record.locked_until == claimed_until:
-                    if status >= 500:
-                        await session.delete(record)
-                    else:
-                        record.status_code = status
-                        record.response_body = b"".join(captured["body"])
-                        record.response_headers = {
-                            k.decode(): v.decode("latin-1") for k, v in captured["headers"]
-                            if k.lower() in _REPLAYED_HEADERS
-                        }
+            mine = (model.id == record_id, model.status_code.is_(None), model.locked_until == claimed_until)
+            if status >= 500:
+                statement: Any = delete(model).where(*mine)
+            else:
+                statement = update(model).where(*mine).values(
+                    status_code=status, response_body=b"".join(captured["body"]),
+                    response_headers={k.decode(): v.decode("latin-1") for k, v in captured["headers"]
+                                      if k.lower() in _REPLAYED_HEADERS})
+            async with db.engine.execution_options(sqlite_immediate=True).begin() as conn:
+                await conn.execute(statement)
+
+    async def _insert_claim(self, db: Any, model: Any, sub: str, method: str, path: str, key: str, digest: str,
+                            now: dt.datetime, claimed_until: dt.datetime) -> int | None:
+        """The new key's row id, or None when (sub, method, path, key) is already there."""
+        insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+        statement = insert(model).values(
+            scope_sub=sub, method=method, path=path, key=key, request_hash=digest, created_at=now,
+            locked_until=claimed_until, expires_at=now + self.ttl,
+        ).on_conflict_do_nothing(index_elements=["scope_sub", "method", "path", "key"]).returning(model.id)
+        async with db.engine.execution_options(sqlite_immediate=True).begin() as conn:
+            if random.random() < 0.01:  # expired keys go now and then
+                await conn.execute(delete(model).where(model.expires_at < now))
+            return (await conn.execute(statement)).scalar_one_or_none()
+
+    async def _claim_existing(self, db: Any, model: Any, sub: str, method: str, path: str, key: str, digest: str,
+                              now: dt.datetime, claimed_until: dt.datetime
+                              ) -> tuple[int, tuple[int, bytes, dict[str, str]] | None]:
+        """A key seen before: (its row id, the stored answer to replay or None when this request now runs).
+        Raises Problem 422 for another body, 409 while the first request is still in flight."""
+        async with db.transaction(write=True) as session:
+            record = (await session.execute(select(model).where(
+                model.scope_sub == sub, model.method == method, model.path == path, model.key == key,
+            ))).scalar_one_or_none()
+            if record is None:  # it expired and was cleaned up in between: the caller's retry claims it anew
+                raise Problem(409, "idempotency-key-in-flight",
+                              "A request with this Idempotency-Key is still being processed.",
+                              headers={"Retry-After": "1"})
+            if record.expires_at <= now:  # an old key: this request runs as a new one
+                record.request_hash, record.status_code, record.response_body = digest, None, None
+                record.response_headers, record.created_at = None, now
+                record.locked_until, record.expires_at = claimed_until, now + self.ttl
+                return record.id, None
+            if record.request_hash != digest:
+                raise Problem(422, "idempotency-key-reused",
+                              "This Idempotency-Key was used with a different request body.",
+                              errors=[{"in": "header", "field": "Idempotency-Key", "pointer": None,
+                                       "code": "reused", "reason": "used before with another body"}])
+            if record.status_code is not None:
+                return record.id, (record.status_code, record.response_body or b"", record.response_headers or {})
+            if record.locked_until > now:
+                raise Problem(409, "idempotency-key-in-flight",
+                              "A request with this Idempotency-Key is still being processed.",
+                              headers={"Retry-After": "1"})
+            record.locked_until = claimed_until  # the first attempt died: take the key over
+            return record.id, None
 
     @staticmethod
     def _subject(app_state: Any, headers: dict[bytes, bytes]) -> str | None:

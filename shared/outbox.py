@@ -202,7 +202,7 @@ class Dispatcher:
         base_delay: float = 1.0,
         max_delay: float = 300.0,
         max_retry_after: float = 3600.0,
-        max_attempts: int | None = 20,
+        max_attempts: int | None = None,
         retry_window: float | dt.timedelta | None = None,
     ) -> None:
         self.db = db

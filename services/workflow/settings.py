@@ -50,7 +50,8 @@ class Settings(ServiceSettings, WebhookSettings):
     # outbox dispatcher (registry events); tests turn it off and run it by hand
     dispatcher_enabled: bool = True
     dispatcher_poll_seconds: float = 1.0
-    outbox_max_attempts: int = 20
+    outbox_max_attempts: int | None = None  # None: the retry window alone decides (a registry down for a day
+    # only delays the outcome); a number dead-letters after that many attempts
     outbox_retry_window_seconds: float = 7 * 24 * 3600
     outbox_base_delay_seconds: float = Field(1.0, gt=0)  # backoff with full jitter from here (or Retry-After)
     outbox_max_delay_seconds: float = Field(300.0, gt=0)
