@@ -50,6 +50,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+import rawhttp  # noqa: E402
 from registry_read import (  # noqa: E402
     PG_ADMIN_URL,
     Server,
@@ -79,7 +80,7 @@ ACTORS = {"league": ("league_government", "xilingol-gov", LEAGUE), "st": ("st_de
 class Driver:
     """The platforms of every role, over one httpx client (keep-alive pool of `concurrency`)."""
 
-    def __init__(self, client: httpx.AsyncClient, keys: Path) -> None:
+    def __init__(self, client: Any, keys: Path) -> None:
         pem = (keys / "private.pem").read_bytes()
         self.client = client
         self.auth = {name: {"Authorization": "Bearer " + mint_token(pem, sub=sub, role=role, issuer=ISSUER,
@@ -88,7 +89,7 @@ class Driver:
         self.latencies: dict[str, list[float]] = defaultdict(list)
         self.requests = 0
 
-    async def call(self, method: str, path: str, actor: str, expect: int, **kwargs: Any) -> httpx.Response:
+    async def call(self, method: str, path: str, actor: str, expect: int, **kwargs: Any) -> Any:
         headers = {**self.auth[actor], **kwargs.pop("headers", {})}
         r = await self.client.request(method, path, headers=headers, **kwargs)
         self.requests += 1
@@ -97,7 +98,7 @@ class Driver:
         return r
 
     async def etag(self, app_id: int) -> str:
-        return (await self.call("GET", f"/applications/{app_id}", "st", 200)).headers["ETag"]
+        return (await self.call("GET", f"/applications/{app_id}", "st", 200)).headers["etag"]
 
     async def transition(self, app_id: int, name: str, actor: str, etag: str, body: dict[str, Any] | None = None
                          ) -> str:
@@ -105,9 +106,9 @@ class Driver:
         r = await self.call("POST", f"/applications/{app_id}/transitions/{name}", actor, 200, json=body or {},
                             headers={"If-Match": etag, "Idempotency-Key": str(uuid.uuid4())})
         self.latencies[name].append(time.perf_counter() - started)
-        return r.headers["ETag"]
+        return r.headers["etag"]
 
-    async def park(self, registry: httpx.AsyncClient, n: int) -> str:
+    async def park(self, registry: Any, n: int) -> str:
         """A candidate park in the register (one at a time: the registry numbers new codes NM-<n>)."""
         r = await registry.post("/zones", headers=self.auth["st"], json={
             "kind": "industrial_park", "level": "none", "status": "candidate", "league_code": LEAGUE,
@@ -210,9 +211,13 @@ async def drain(workflow_db: str, registry_url: str, token: str) -> tuple[int, f
 
 async def run(args: argparse.Namespace, registry_url: str, workflow_url: str, keys: Path, workflow_db: str,
               servers: dict[str, Server], pg_dbs: list[str]) -> None:
-    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
-    async with httpx.AsyncClient(base_url=workflow_url, timeout=60, limits=limits) as client, \
-            httpx.AsyncClient(base_url=registry_url, timeout=60, limits=limits) as registry:
+    if args.httpx:
+        limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+        clients: tuple[Any, Any] = (httpx.AsyncClient(base_url=workflow_url, timeout=60, limits=limits),
+                                    httpx.AsyncClient(base_url=registry_url, timeout=60, limits=limits))
+    else:
+        clients = rawhttp.Client(workflow_url, args.concurrency), rawhttp.Client(registry_url, args.concurrency)
+    async with clients[0] as client, clients[1] as registry:
         driver = Driver(client, keys)
         for i in range(args.subscriptions):
             await driver.call("POST", "/subscriptions", "st", 201,
@@ -268,6 +273,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="applications in flight at once (32)")
     parser.add_argument("--subscriptions", type=int, default=1, help="callback subscriptions fanned out to (1)")
     parser.add_argument("--sqlite", action="store_true", help="SQLite even when PostgreSQL is reachable")
+    parser.add_argument("--httpx", action="store_true",
+                        help="drive the services with httpx instead of the lean client (bench/rawhttp.py)")
     parser.add_argument("--workers", type=int, default=1,
                         help="uvicorn worker processes of the workflow (1; the service is stateless)")
     args = parser.parse_args()

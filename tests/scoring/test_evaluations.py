@@ -183,17 +183,22 @@ async def test_bad_evaluation_requests_change_nothing(services: Services) -> Non
     svc = services
     await demo(svc)
     before = await dump_rows(svc.scoring_url, Base.metadata)
-    for body, status, code in [
-        ({"framework": "nope"}, 404, "framework-not-found"),
-        ({"method": "nope"}, 404, "method-not-found"),
-        ({"method": "asem-coinr"}, 422, "method-unsuited"),
-        ({"year": 2010}, 422, "no-data"),
-        ({"supersedes": 99}, 422, "validation-failed"),
-        ({"colour": "red"}, 422, "validation-failed"),
+    for body, code, named in [
+        ({"framework": "nope"}, "validation-failed", {("framework", "unknown-framework")}),
+        ({"method": "nope"}, "validation-failed", {("method", "unknown-method")}),
+        ({"framework": "nope", "method": "nope"}, "validation-failed",
+         {("framework", "unknown-framework"), ("method", "unknown-method")}),
+        ({"framework_version": 99}, "validation-failed", {("framework_version", "unknown-version")}),
+        ({"method_version": 99}, "validation-failed", {("method_version", "unknown-version")}),
+        ({"method": "asem-coinr"}, "method-unsuited", {("method", "method-unsuited")}),
+        ({"year": 2010}, "no-data", {("year", "no-data")}),
+        ({"supersedes": 99}, "validation-failed", {("supersedes", "not-found")}),
+        ({"colour": "red"}, "validation-failed", {("colour", "extra_forbidden")}),
     ]:
         r = await svc.scoring.post("/evaluations", json={"year": YEAR, **body}, headers=svc.headers(ST))
-        assert r.status_code == status and r.json()["code"] == code, (body, r.text)
-        assert r.json().get("errors") or status == 404
+        assert r.status_code == 422 and r.json()["code"] == code, (body, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert {(e["field"], e["code"]) for e in r.json()["errors"]} == named, (body, r.json()["errors"])
     r = await svc.scoring.post("/evaluations", json={"year": YEAR}, headers=svc.headers("observer"))
     assert r.status_code == 403
     assert await dump_rows(svc.scoring_url, Base.metadata) == before

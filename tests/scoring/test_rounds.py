@@ -95,7 +95,7 @@ async def test_bad_rounds_and_assignments_change_nothing(services: Services) -> 
     cases = [
         (await svc.scoring.post("/rounds", json={"year": 2024}, headers=svc.headers(ST)), 409, "round-exists"),
         (await svc.scoring.post("/rounds", json={"year": 2024, "framework": "nope"}, headers=svc.headers(ST)),
-         404, "framework-not-found"),
+         422, "validation-failed"),
         (await svc.scoring.post("/rounds", json={"year": 2024, "colour": "red"}, headers=svc.headers(ST)),
          422, "validation-failed"),
         (await svc.scoring.post("/rounds", json={"year": 2025}, headers=svc.headers("expert")), 403, None),
@@ -109,4 +109,24 @@ async def test_bad_rounds_and_assignments_change_nothing(services: Services) -> 
             assert r.json()["code"] == code
     assert (await assign(svc, rnd["id"], "e", [NATIONAL_HITECH, "S000000"])).json()["errors"][0]["field"] == \
         "zones.1"
+    unknown = await svc.scoring.post("/rounds", json={"year": 2024, "framework": "nope"}, headers=svc.headers(ST))
+    assert [(e["field"], e["code"]) for e in unknown.json()["errors"]] == [("framework", "unknown-framework")]
     assert await dump_rows(svc.scoring_url, Base.metadata) == before
+
+
+@pytest.mark.parametrize(("zone", "code"), [
+    (OUT_OF_SCOPE, "out-of-scope"),  # a bonded zone: not a zone 002 evaluates
+    ("S000000", "unknown-zone"),  # no zone of the register
+])
+async def test_an_expert_of_every_zone_scores_only_zones_of_the_scope(services: Services, zone: str,
+                                                                       code: str) -> None:
+    svc = services
+    rnd = await open_round(svc)
+    assert (await assign(svc, rnd["id"], "expert-b", None)).status_code == 200
+    before = await dump_rows(svc.scoring_url, Base.metadata)
+    r = await score(svc, rnd["id"], "expert-b", zone, "2.8", "3")
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert [(e["field"], e["in"], e["code"]) for e in r.json()["errors"]] == [("zone_code", "path", code)]
+    assert await dump_rows(svc.scoring_url, Base.metadata) == before
+    assert (await score(svc, rnd["id"], "expert-b", REGIONAL_HITECH, "2.8", "3")).status_code == 201

@@ -11,12 +11,16 @@ import pytest
 
 from services.scoring.frameworks.service import DEFINITIONS
 from services.scoring.models import Base
+from services.scoring.uncertainty.endpoints import REQUEST_EXAMPLE
 from shared.testing import dump_rows
 from tests.scoring.conftest import Services
 from tests.scoring.test_evaluations import ST, YEAR, demo
 
+# weights perturbed at the indicators and the groups (levels 1 and 2 of 002's framework; level 3 is the
+# index alone, whose weight scales every total alike and moves no rank)
+WEIGHTS = [{"level": 1, "noise": 0.25}, {"level": 2, "noise": 0.25}]
 SPEC = {"replications": 300, "seed": 7, "normalise": [{"method": "minmax", "lo": 0, "hi": 1}, {"method": "prank"}],
-        "treat": {"on_probability": 0.5}, "weights_noise": [{"level": 3, "noise": 0.25}]}
+        "treat": {"on_probability": 0.5}, "weights_noise": WEIGHTS}
 
 
 async def evaluation(svc: Services) -> dict[str, Any]:
@@ -58,7 +62,8 @@ async def test_seeded_stored_and_beside_the_proposals(services: Services) -> Non
 @pytest.mark.parametrize(("change", "field"), [
     ({"replications": 0}, "replications"),
     ({"replications": 20_001}, "replications"),
-    ({"weights_noise": [{"level": 3, "noise": 1.0}]}, "weights_noise.0.noise"),
+    ({"weights_noise": [{"level": 1, "noise": 1.0}]}, "weights_noise.0.noise"),
+    ({"weights_noise": [{"level": 4, "noise": 0.25}]}, "weights_noise.0.level"),
     ({"normalise": []}, "normalise"),
     ({"preset": "nope"}, "preset"),
     ({"colour": "red"}, "colour"),
@@ -73,6 +78,28 @@ async def test_bad_requests_store_nothing(services: Services, change: dict[str, 
     assert r.status_code == 422, r.text
     assert any(e["field"] == field for e in r.json()["errors"]), r.json()["errors"]
     assert await dump_rows(svc.scoring_url, Base.metadata) == before
+
+
+async def test_perturbed_weights_move_ranks(services: Services) -> None:
+    """Weights alone varied: at levels 1 and 2 some zone's rank interval opens (or its median leaves the
+    nominal rank); at the index alone (level 3) every replication ranks as the method does."""
+    svc = services
+    ev = await evaluation(svc)
+    url = f"/evaluations/{ev['id']}/uncertainty"
+
+    def moved(zones: list[dict[str, Any]]) -> list[str]:
+        return [z["code"] for z in zones if z["rank_p05"] != z["rank_p95"] or z["median_rank"] != z["nominal_rank"]]
+
+    index_only = await svc.scoring.post(url, json={"replications": 300, "seed": 7,
+                                                   "weights_noise": [{"level": 3, "noise": 0.25}]},
+                                        headers=svc.headers(ST))
+    assert index_only.status_code == 201, index_only.text
+    assert moved(index_only.json()["zones"]) == []
+    assert REQUEST_EXAMPLE["weights_noise"] == WEIGHTS  # the OpenAPI example perturbs what matters
+    perturbed = await svc.scoring.post(url, json={"replications": 300, "seed": 7, "weights_noise": WEIGHTS},
+                                       headers=svc.headers(ST))
+    assert perturbed.status_code == 201, perturbed.text
+    assert moved(perturbed.json()["zones"]), perturbed.json()["zones"]
 
 
 async def test_coinr_asem_specification_as_a_preset(services: Services) -> None:

@@ -27,15 +27,16 @@ class RegistryClient:
         self._zones: dict[str, tuple[float, dict[str, Any] | None]] = {}
         self._leagues: tuple[float, dict[str, dict[str, Any]]] | None = None
 
-    async def zones(self, codes: Iterable[str]) -> dict[str, dict[str, Any] | None]:
-        """Each code → the registry's zone (None: not in the register). One request for the uncached."""
+    async def zones(self, codes: Iterable[str], *, fresh: bool = False) -> dict[str, dict[str, Any] | None]:
+        """Each code → the registry's zone now (None: not in the register). One request for the uncached;
+        `fresh` asks for every code (a decision that depends on the status cannot trust the cache)."""
         now = time.monotonic()
         wanted = list(dict.fromkeys(codes))
         out: dict[str, dict[str, Any] | None] = {}
         ask = []
         for code in wanted:
             hit = self._zones.get(code)
-            if hit is not None and now - hit[0] < self.ttl:
+            if not fresh and hit is not None and now - hit[0] < self.ttl:
                 out[code] = hit[1]
             else:
                 ask.append(code)

@@ -77,14 +77,15 @@ async def reproduce(evaluation_id: EvaluationId, session: SessionDep,
     return await service.reproduce(session, await _readable(session, evaluation_id, principal))
 
 
-@router.post("/evaluations/{evaluation_id}/publish", responses=problem_responses(409),
+@router.post("/evaluations/{evaluation_id}/publish", responses=problem_responses(409, 503),
              summary="Publish (st_department): once, forever; draws the art. 15 proposals")
 async def publish(evaluation_id: EvaluationId, request: Request, session: SessionDep, principal: StDepartment,
                   body: Publish | None = None) -> dict[str, Any]:
     row = await _readable(session, evaluation_id, principal)
-    await service.publish(session, row, principal, body.note if body else None, request.app.state.settings)
+    await service.publish(session, request.app.state.registry, row, principal, body.note if body else None,
+                          request.app.state.settings)
     out = await service.summary(session, row)
-    out["proposals"] = [proposals.out(p, d) for p, d in await proposals.listing(session, row.id)]
+    out["proposals"] = [proposals.out(p, d, None, s) for p, d, s in await proposals.listing(session, row.id)]
     return out
 
 
@@ -153,7 +154,7 @@ async def zone_svg(evaluation_id: EvaluationId, zone_id: ZoneCode, session: Sess
     median = [statistics.median([float(z["groups"][g]) for z in ranked]) if ranked else 0.0 for g in codes]
     mine = [float(zone["groups"][g]) if zone.get("groups") else 0.0 for g in codes]
     name = (zone.get("name") or {}).get(lang) or (zone.get("name") or {}).get("zh") or zone_id
-    svg = charts.zone_radar(name, [nodes[g].name.text(lang) for g in codes], mine, median, maxima)
+    svg = charts.zone_radar(name, [nodes[g].name.text(lang) for g in codes], mine, median, maxima, lang)
     return Response(svg, media_type="image/svg+xml")
 
 

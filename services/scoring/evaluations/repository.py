@@ -52,3 +52,21 @@ async def latest_published(session: AsyncSession, framework_id: str, year: int) 
 async def superseded_by(session: AsyncSession, evaluation_id: int) -> Sequence[int]:
     stmt = select(Evaluation.id).where(Evaluation.supersedes_id == evaluation_id).order_by(Evaluation.id)
     return (await session.execute(stmt)).scalars().all()
+
+
+async def published_superseders(session: AsyncSession, evaluation_ids: Iterable[int]) -> dict[int, int]:
+    """Each of the evaluations that a published correction supersedes → that correction (the first)."""
+    wanted = list(set(evaluation_ids))
+    out: dict[int, int] = {}
+    for start in range(0, len(wanted), 5000):
+        stmt = (select(Evaluation.supersedes_id, Evaluation.id)
+                .join(EvaluationPublication, EvaluationPublication.evaluation_id == Evaluation.id)
+                .where(Evaluation.supersedes_id.in_(wanted[start:start + 5000])).order_by(Evaluation.id))
+        for old, new in (await session.execute(stmt)).all():
+            out.setdefault(old, new)
+    return out
+
+
+async def published_superseder(session: AsyncSession, evaluation_id: int) -> int | None:
+    """The published correction that supersedes the evaluation, if any."""
+    return (await published_superseders(session, [evaluation_id])).get(evaluation_id)

@@ -36,6 +36,11 @@ async def get(session: AsyncSession, evaluation_id: int, principal: Principal | 
 
 async def create(session: AsyncSession, registry: RegistryClient, body: EvaluationCreate,
                  principal: Principal) -> Evaluation:
+    errors = [e for e in (await frameworks.unknown(session, body.framework, body.framework_version),
+                          await methods.unknown(session, body.method, body.method_version)) if e is not None]
+    if errors:
+        raise Problem(422, "validation-failed", "The request names " + " and ".join(
+            e["reason"] for e in errors) + ".", errors=errors)
     framework_row, doc = await frameworks.current(session, body.framework, body.framework_version)
     method_row, method = await methods.current(session, body.method, body.method_version)
     methods.ensure_suits(method, doc)
@@ -96,9 +101,12 @@ async def reproduce(session: AsyncSession, row: Evaluation) -> dict[str, Any]:
             "identical": gathered.inputs_hash == row.inputs_hash and result_hash == row.result_hash}
 
 
-def ranked_lines(row: Evaluation) -> list[rules.Ranked]:
+def ranked_lines(row: Evaluation, current_status: dict[str, str | None] | None = None) -> list[rules.Ranked]:
+    """The ranked zones of the evaluation with their missing-data flags, and their registry status now."""
+    now = current_status or {}
     return [rules.Ranked(z["code"], z["rank"], Decimal(z["total"]), {g: Decimal(v) for g, v in z["groups"].items()},
-                         z.get("status")) for z in row.result["zones"] if z.get("total") is not None]
+                         z.get("status"), tuple(z.get("flags") or ()), now.get(z["code"]))
+            for z in row.result["zones"] if z.get("total") is not None]
 
 
 def management_settings(settings: Settings) -> rules.ManagementSettings:
@@ -109,13 +117,25 @@ def management_settings(settings: Settings) -> rules.ManagementSettings:
         low_score=settings.management_low_score, revocation_rule=settings.management_revocation_rule)
 
 
-async def publish(session: AsyncSession, row: Evaluation, principal: Principal, note: str | None,
-                  settings: Settings) -> EvaluationPublication:
-    """Publish once; draw the art. 15 proposals against the previous year's published evaluation."""
+async def publish(session: AsyncSession, registry: RegistryClient, row: Evaluation, principal: Principal,
+                  note: str | None, settings: Settings) -> EvaluationPublication:
+    """Publish once; draw the art. 15 proposals against the previous year's published evaluation, from
+    each zone's registry status now; a correction's drafts skip what the corrected one had confirmed."""
     if await repo.publication(session, row.id) is not None:
         raise Problem(409, "evaluation-published", f"Evaluation {row.id} is published already; a correction is "
                       "a new evaluation that supersedes it.")
+    if row.supersedes_id is not None and (
+            other := await repo.published_superseder(session, row.supersedes_id)) is not None:
+        raise Problem(409, "evaluation-superseded", f"Evaluation {row.supersedes_id} has been corrected by the "
+                      f"published evaluation {other} already: a further correction supersedes {other}.",
+                      superseded_by=other)
     _, doc = await frameworks.current(session, row.framework_id, row.framework_version)
+    manages = doc.points_total is not None  # art. 15 speaks of the 002 evaluation; frameworks without points: none
+    statuses: dict[str, str | None] = {}
+    if manages and doc.scope.units is None:  # contracts: status transitions, from the status now
+        zones = await registry.zones([z["code"] for z in row.result["zones"] if z.get("total") is not None],
+                                     fresh=True)
+        statuses = {code: zone.get("status") if zone else None for code, zone in zones.items()}
     publication = EvaluationPublication(evaluation_id=row.id, published_by=principal.sub, note=note)
     session.add(publication)
     try:
@@ -123,11 +143,12 @@ async def publish(session: AsyncSession, row: Evaluation, principal: Principal, 
     except IntegrityError:
         raise Problem(409, "evaluation-published", f"Evaluation {row.id} was published meanwhile.") from None
     previous = await repo.latest_published(session, row.framework_id, row.year - 1)
-    if doc.points_total is not None:  # art. 15 speaks of the 002 evaluation; frameworks without points: none
+    if manages:
         groups = {n.code: n.points for n in doc.children.get(doc.root.code, []) if n.points is not None}
-        drafts = rules.propose(ranked_lines(row), ranked_lines(previous) if previous else None,
+        drafts = rules.propose(ranked_lines(row, statuses), ranked_lines(previous) if previous else None,
                                management_settings(settings), groups, evaluation_id=row.id,
                                previous_evaluation_id=previous.id if previous else None)
+        drafts = rules.carry_over(drafts, await proposals.earlier(session, row.supersedes_id))
         proposals.store(session, row.id, drafts)
         await session.flush()
     return publication

@@ -95,6 +95,17 @@ async def load_bundled(db: Database) -> list[tuple[str, int, bool]]:
     return out
 
 
+async def unknown(session: AsyncSession, framework_id: str, version: int | None = None, *,
+                  field: str = "framework") -> dict[str, Any] | None:
+    """The `errors` entry naming a framework (or a version of it) that a request body names and that does
+    not exist (a 422, not a 404: the path exists, the body is wrong), or None."""
+    if await repo.get(session, framework_id, version) is not None:
+        return None
+    if version is not None and await repo.get(session, framework_id) is not None:
+        return field_error(f"{field}_version", f"{framework_id} has no version {version}", "unknown-version")
+    return field_error(field, f"no framework {framework_id}", "unknown-framework")
+
+
 async def current(session: AsyncSession, framework_id: str, version: int | None = None) -> tuple[FrameworkVersion,
                                                                                                   FrameworkDocument]:
     row = await repo.get(session, framework_id, version)

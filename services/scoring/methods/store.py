@@ -95,6 +95,17 @@ async def get_row(session: AsyncSession, method_id: str, version: int | None = N
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def unknown(session: AsyncSession, method_id: str, version: int | None = None, *,
+                  field: str = "method") -> dict[str, Any] | None:
+    """The `errors` entry naming a method (or a version of it) that a request body names and that does
+    not exist (422), or None."""
+    if await get_row(session, method_id, version) is not None:
+        return None
+    if version is not None and await get_row(session, method_id) is not None:
+        return field_error(f"{field}_version", f"{method_id} has no version {version}", "unknown-version")
+    return field_error(field, f"no method {method_id}", "unknown-method")
+
+
 async def current(session: AsyncSession, method_id: str,
                   version: int | None = None) -> tuple[MethodVersion, MethodDocument]:
     row = await get_row(session, method_id, version)

@@ -68,13 +68,14 @@ async def assign_expert(round_id: RoundId, body: ExpertAssignment, request: Requ
 
 @router.put("/rounds/{round_id}/scores/{zone_code}/{indicator}", status_code=201,
             responses={200: {"description": "unchanged: the same score and comment as the latest revision"},
-                       **problem_responses(409, 422)},
+                       **problem_responses(409, 422, 503)},
             summary="An expert's score of one zone on one qualitative indicator, 0 … points (a new revision)")
 async def put_score(round_id: RoundId, zone_code: ZoneCode, indicator: IndicatorCode,
-                    body: Annotated[ScoreBody, Body()], response: Response, session: SessionDep,
+                    body: Annotated[ScoreBody, Body()], request: Request, response: Response, session: SessionDep,
                     principal: Expert) -> dict[str, Any]:
     row = await service.get_round(session, round_id)
-    score, created = await service.put_score(session, row, principal, zone_code, indicator, body.score, body.comment)
+    score, created = await service.put_score(session, request.app.state.registry, row, principal, zone_code,
+                                             indicator, body.score, body.comment)
     response.status_code = 201 if created else 200
     return service.score_out(score)
 

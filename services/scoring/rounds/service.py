@@ -27,6 +27,8 @@ DEFAULT_SCORE_MAX = Decimal(100)  # a qualitative indicator without points (not 
 
 async def open_round(session: AsyncSession, body: RoundCreate, principal: Principal) -> EvaluationRound:
     """Open the round of a (framework, year); one per pair."""
+    if (error := await frameworks.unknown(session, body.framework)) is not None:
+        raise Problem(422, "validation-failed", f"No framework {body.framework}.", errors=[error])
     _, doc = await frameworks.current(session, body.framework)
     if not qualitative(doc):
         raise Problem(422, "no-qualitative-indicators", f"{doc.id} has no qualitative indicator to score.",
@@ -85,9 +87,12 @@ def is_assigned(assignments: list[RoundExpert], zone: str) -> bool:
     return any(a.zone_code is None or a.zone_code == zone for a in assignments)
 
 
-async def put_score(session: AsyncSession, row: EvaluationRound, principal: Principal, zone: str, indicator: str,
-                    score: Decimal | None, comment: str | None) -> tuple[ExpertScore, bool]:
-    """Record the expert's score (a new revision); (row, created). Same score and comment: unchanged."""
+async def put_score(session: AsyncSession, registry: RegistryClient, row: EvaluationRound, principal: Principal,
+                    zone: str, indicator: str, score: Decimal | None,
+                    comment: str | None) -> tuple[ExpertScore, bool]:
+    """Record the expert's score (a new revision); (row, created). Same score and comment: unchanged. An
+    expert assigned to every zone scores only zones of the framework's scope (a zone assigned by name was
+    checked when assigned)."""
     await ensure_open(session, row)
     _, doc = await frameworks.current(session, row.framework_id)
     nodes = qualitative(doc)
@@ -97,10 +102,17 @@ async def put_score(session: AsyncSession, row: EvaluationRound, principal: Prin
                       f"(these are: {', '.join(nodes)}).",
                       errors=[field_error("indicator", f"one of {', '.join(nodes)}", "not-qualitative",
                                           location="path")])
-    if not is_assigned(list(await repo.assignments(session, row.id, principal.sub)), zone):
+    assignments = list(await repo.assignments(session, row.id, principal.sub))
+    if not is_assigned(assignments, zone):
         raise Problem(403, "expert-not-assigned", f"Expert {principal.sub} is not assigned to {zone} in round "
                       f"{row.id}.", errors=[field_error("zone_code", "not assigned to this expert", "not-assigned",
                                                         location="path")])
+    if not any(a.zone_code == zone for a in assignments):  # assigned to every zone: of the scope only (002 art. 7)
+        bad = await unit_problems(doc, "unit", [zone], registry)
+        if zone in bad:
+            code, reason = bad[zone]
+            raise Problem(422, "validation-failed", f"{zone} cannot be scored in round {row.id}: {reason}.",
+                          errors=[field_error("zone_code", reason, code, location="path")])
     top = node.points if node.points is not None else DEFAULT_SCORE_MAX
     if score is not None and not Decimal(0) <= score <= top:
         raise Problem(422, "validation-failed", f"A score of {indicator} is between 0 and {top}.",

@@ -29,9 +29,12 @@ router = APIRouter(tags=["evaluations"], responses=problem_responses(401, 403, 4
 Analyst = Annotated[Principal, Depends(require_roles(Role.st_department, Role.observer,
                                                      Role.regional_government))]
 EvaluationId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+# weights perturbed at the indicators (level 1) and the groups (level 2): the index alone (level 3 for the
+# 002 framework) would scale every total by one factor and leave every rank as it is
 REQUEST_EXAMPLE = {"replications": 1000, "seed": 7,
                    "normalise": [{"method": "minmax", "lo": 0, "hi": 1}, {"method": "prank"}],
-                   "treat": {"on_probability": 0.5}, "weights_noise": [{"level": 3, "noise": 0.25}]}
+                   "treat": {"on_probability": 0.5},
+                   "weights_noise": [{"level": 1, "noise": 0.25}, {"level": 2, "noise": 0.25}]}
 BODY = {"requestBody": {"required": True, "content": {"application/json": {
     "schema": {"type": "object", "description": "an uncertainty specification, or {\"preset\": \"asem-coinr-sa\"} "
                "with optional overrides", "additionalProperties": True}, "example": REQUEST_EXAMPLE}}}}
