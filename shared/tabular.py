@@ -24,6 +24,13 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from shared.problems import Problem
 
+# openpyxl warns about the workbook features it drops when reading (styles, data-validation extensions):
+# nothing to do with the values read. One process-wide filter, set at import: a warnings.catch_warnings()
+# around load_workbook in the worker threads that parse uploads would race with FastAPI's own
+# catch_warnings on the event loop (the filter list is global, not per thread) and drop its filters.
+OPENPYXL_WARNINGS = r"openpyxl(\.|$)"
+warnings.filterwarnings("ignore", category=UserWarning, module=OPENPYXL_WARNINGS)
+
 CSV_MEDIA_TYPE = "text/csv"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 JSON_MEDIA_TYPE = "application/json"
@@ -156,21 +163,19 @@ def read_xlsx(data: bytes, max_rows: int, max_columns: int = 500) -> Table:
         if expanded > MAX_XLSX_EXPANDED_BYTES:
             raise Problem(413, "workbook-too-large", f"The workbook inflates to {expanded} bytes; at most "
                           f"{MAX_XLSX_EXPANDED_BYTES} are read.")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-            try:
-                cells = book.worksheets[0].iter_rows(values_only=True, max_col=max_columns)
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            cells = book.worksheets[0].iter_rows(values_only=True, max_col=max_columns)
 
-                def records() -> Iterable[tuple[int, list[Any]]]:
-                    for number, row in enumerate(cells, start=1):
-                        if number > max_rows * 4 + 20:  # far past the cap even with blank rows: stop
-                            raise too_many_rows(max_rows)
-                        yield number, [xlsx_cell(c) for c in row]
+            def records() -> Iterable[tuple[int, list[Any]]]:
+                for number, row in enumerate(cells, start=1):
+                    if number > max_rows * 4 + 20:  # far past the cap even with blank rows: stop
+                        raise too_many_rows(max_rows)
+                    yield number, [xlsx_cell(c) for c in row]
 
-                return _table(records(), max_rows)
-            finally:
-                book.close()
+            return _table(records(), max_rows)
+        finally:
+            book.close()
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, IndexError, OSError) as exc:
         raise Problem(422, "invalid-xlsx", f"The body is not a readable XLSX workbook ({type(exc).__name__}).",
                       errors=[RowError(None, "body", "invalid-xlsx", "not an Office Open XML workbook").as_dict()]

@@ -12,7 +12,6 @@ import datetime as dt
 import io
 import json
 import re
-import warnings
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from openpyxl.utils.exceptions import InvalidFileException
 
 from shared.decimals import canonical_decimal
 from shared.problems import Problem
-from shared.tabular import RowError, decode_csv, xlsx_cell
+from shared.tabular import RowError, decode_csv, xlsx_cell  # its import also quiets openpyxl, process-wide
 
 # ZoneCreate's fields (without `established`), plus the boundary as GeoJSON text: export header = import header.
 COLUMNS: tuple[str, ...] = (
@@ -148,23 +147,21 @@ def read_xlsx(data: bytes) -> list[SourceRow]:
         if expanded > MAX_XLSX_EXPANDED_BYTES:
             raise Problem(413, "workbook-too-large", f"The workbook inflates to {expanded} bytes; at most "
                           f"{MAX_XLSX_EXPANDED_BYTES} are read.")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-            try:
-                rows = book.worksheets[0].iter_rows(values_only=True, max_col=len(COLUMNS) + 20)
-                first = next(rows, None)
-                if first is None:
-                    raise rejected([RowError(1, "header", "missing-header", "the first sheet is empty")],
-                                   "The first sheet is empty.", 0)
-                header = _header(first)
-                records = []
-                for number, cells in enumerate(rows, start=2):
-                    if number > MAX_ROWS * 4:
-                        raise _too_many(number - 1)
-                    records.append((number, [xlsx_cell(c) for c in cells]))
-            finally:
-                book.close()
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            rows = book.worksheets[0].iter_rows(values_only=True, max_col=len(COLUMNS) + 20)
+            first = next(rows, None)
+            if first is None:
+                raise rejected([RowError(1, "header", "missing-header", "the first sheet is empty")],
+                               "The first sheet is empty.", 0)
+            header = _header(first)
+            records = []
+            for number, cells in enumerate(rows, start=2):
+                if number > MAX_ROWS * 4:
+                    raise _too_many(number - 1)
+                records.append((number, [xlsx_cell(c) for c in cells]))
+        finally:
+            book.close()
     except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, IndexError, OSError) as exc:
         raise Problem(422, "invalid-xlsx", f"The body is not a readable XLSX workbook ({type(exc).__name__}).",
                       errors=[{"in": "body", "row": None, "field": "body", "pointer": None, "code": "invalid-xlsx",
