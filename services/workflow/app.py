@@ -38,6 +38,11 @@ def create_app(settings: Settings | None = None, *, registry_transport: httpx.As
         if settings.process_version not in definitions():  # also validates every bundled definition
             raise ValueError(f"WORKFLOW_PROCESS_VERSION {settings.process_version!r} is not bundled: "
                              f"{list(definitions())}")
+        # state names are checked by the settings; a final state has no deadline to override
+        final = sorted(s for s in settings.deadline_days if definitions()[settings.process_version].is_final(s))
+        if final:
+            raise ValueError(f"WORKFLOW_DEADLINE_DAYS: {', '.join(final)} {'is' if len(final) == 1 else 'are'} "
+                             f"final in process {settings.process_version}: a final state has no deadline")
         registry_reads = PeerClient(settings.registry_url, settings.peer_token, transport=registry_transport)
         # the dispatcher does its own retrying (shared/outbox.py): a client without in-call retries
         registry_outbox = PeerClient(settings.registry_url, settings.peer_token, retries=0,

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -12,7 +11,7 @@ from dataclasses import dataclass, field
 class MaterialFact:
     item: str
     version: int
-    uploaded_at: dt.datetime
+    round: int  # the application's review round when it was uploaded
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,13 +20,14 @@ class GuardContext:
 
     state: str
     round: int
-    state_entered_at: dt.datetime
     required_items: tuple[str, ...] = ()
     revised_items: tuple[str, ...] = ()
     materials: tuple[MaterialFact, ...] = ()
     experts: frozenset[str] = field(default_factory=frozenset)  # assigned, not removed
     opinions: frozenset[str] = field(default_factory=frozenset)  # experts who gave an opinion this round
     min_experts: int = 1
+    # the latest version of each item when the revision was requested (None: no revision requested)
+    revision_baseline: Mapping[str, int] | None = None
 
 
 Guard = Callable[[GuardContext], str | None]
@@ -58,11 +58,24 @@ def all_opinions_in(ctx: GuardContext) -> str | None:
 
 
 def revised_plans_uploaded(ctx: GuardContext) -> str | None:
-    """Each plan the revision concerns has a new version uploaded since the revision was requested
-    (002 art. 6(二): the league revises its development plan and implementation plan)."""
+    """Each plan the revision concerns has a version newer than the one current when the revision was
+    requested (002 art. 6(二): the league revises its development plan and implementation plan).
+
+    Versions, not clocks: the baseline is the latest version of each item recorded with the request."""
+    if ctx.revision_baseline is None:
+        return "no revision was requested: there is no baseline of the plans to revise"
+    baseline = ctx.revision_baseline
     missing = [item for item in ctx.revised_items
-               if not any(m.item == item and m.uploaded_at >= ctx.state_entered_at for m in ctx.materials)]
+               if not any(m.item == item and m.version > baseline.get(item, 0) for m in ctx.materials)]
     return f"no revised version since the revision was requested: {', '.join(missing)}" if missing else None
+
+
+def latest_versions(materials: tuple[MaterialFact, ...]) -> dict[str, int]:
+    """The latest version of each item: the baseline a revision is measured against (002 art. 6(二))."""
+    out: dict[str, int] = {}
+    for m in materials:
+        out[m.item] = max(out.get(m.item, 0), m.version)
+    return dict(sorted(out.items()))
 
 
 GUARDS: dict[str, Guard] = {

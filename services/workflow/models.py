@@ -20,8 +20,10 @@ class Base(DeclarativeBase):
     metadata = make_metadata()
 
 
-# Tables that refuse UPDATE and DELETE in the database itself (triggers from shared.db, migration 0002).
-APPEND_ONLY_TABLES: tuple[str, ...] = ("audit_log",)
+# Tables that refuse UPDATE and DELETE in the database itself (triggers from shared.db; audit_log since
+# migration 0002, materials, opinions and panel_conclusions since 0004). expert_assignments is not one:
+# taking an expert off the panel sets removed_at, and assigning them again clears it.
+APPEND_ONLY_TABLES: tuple[str, ...] = ("audit_log", "materials", "opinions", "panel_conclusions")
 
 
 class IdempotencyRecord(IdempotencyRecordMixin, Base):
@@ -50,8 +52,8 @@ class Application(Base):
     round: Mapped[int] = mapped_column(Integer, default=0)
     process_version: Mapped[str] = mapped_column(String(20))
     version: Mapped[int] = mapped_column(Integer, default=1)
-    # the zone as the registry had it when the application was created; its status is restored on
-    # rejection or withdrawal (contracts: status transitions)
+    # the zone as the registry had it when the intent was submitted (when the draft was created, until
+    # then); its status is restored on rejection or withdrawal (contracts: status transitions)
     status_at_intent: Mapped[str] = mapped_column(String(24))
     zone_at_intent: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
     eligibility: Mapped[dict[str, Any]] = mapped_column(PortableJSON)
@@ -63,6 +65,13 @@ class Application(Base):
     due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     intent_submitted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # the newest entry of its audit chain (seq, entry_hash), written with each entry under this row's lock:
+    # /audit/verify compares the chain's end with it, so deleted or rewritten last entries are found
+    audit_head_seq: Mapped[int | None] = mapped_column(Integer)
+    audit_head_hash: Mapped[str | None] = mapped_column(String(64))
+    # the latest version of each material when the panel asked for a revision ({item: version}); the
+    # revision needs a newer version of each plan (002 art. 6(二); guards.revised_plans_uploaded)
+    revision_baseline: Mapped[dict[str, int] | None] = mapped_column(PortableJSON)
 
 
 class ExpertAssignment(Base):

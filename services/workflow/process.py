@@ -54,6 +54,12 @@ class Effects(_Strict):
     decision: bool = False
     documents: Literal["current_materials", "round_opinions", "revised_plans"] | None = None
 
+    @property
+    def requests_revision(self) -> bool:
+        """The panel's "revise" sends the application back: the plans' versions now are the baseline the
+        revision is measured against (002 art. 6(二))."""
+        return self.panel_conclusion == "revise"
+
 
 class TransitionDef(_Strict):
     name: str = Field(pattern=r"^[a-z][a-z_]{1,39}$")

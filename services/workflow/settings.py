@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from services.contracts import ApplicationState
 from shared.settings import VAR_DIR, ServiceSettings
 from shared.webhooks import WebhookSettings
 
@@ -62,3 +63,19 @@ class Settings(ServiceSettings, WebhookSettings):
     webhook_poll_seconds: float = Field(1.0, gt=0)
     webhook_base_delay_seconds: float = Field(5.0, gt=0)  # backoff with full jitter from here (or Retry-After)
     webhook_max_attempts: int = Field(40, ge=1)
+
+    @field_validator("deadline_days")
+    @classmethod
+    def _deadline_states(cls, value: dict[str, int]) -> dict[str, int]:
+        """WORKFLOW_DEADLINE_DAYS: application states of the contracts, each with 1–3650 days (a misspelt
+        state would otherwise be ignored and its deadline silently stay the definition's). Whether the state
+        has a deadline at all (not final) is checked against the process definition at startup."""
+        states = [s.value for s in ApplicationState]
+        unknown = sorted(set(value) - set(states))
+        if unknown:
+            raise ValueError(f"WORKFLOW_DEADLINE_DAYS names unknown state(s) {', '.join(unknown)}; the states are "
+                             f"{', '.join(states)}")
+        wrong = sorted(name for name, days in value.items() if not 1 <= days <= 3650)
+        if wrong:
+            raise ValueError(f"WORKFLOW_DEADLINE_DAYS: the days of {', '.join(wrong)} must be 1–3650")
+        return value

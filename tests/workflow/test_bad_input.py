@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 
-from tests.workflow.conftest import PNG, Workflow
+from shared.testing import execute_raw
+from tests.workflow.conftest import PDF, PNG, Workflow
 
 PROBLEM = "application/problem+json"
 
@@ -107,3 +108,33 @@ async def test_refused_requests_change_nothing(wf: Workflow) -> None:
     _problem(r, 409, "materials-closed")
     r = await _unchanged(wf, lambda: c.post(f"/applications/{draft}/materials/other", headers=wf.h("league")))
     _problem(r, 422, "validation-failed", "file")
+
+
+async def test_a_revision_without_new_plans_is_refused_and_changes_nothing(wf: Workflow) -> None:
+    """002 art. 6(二): submit_revision needs versions of the plans newer than those current when the panel
+    asked for the revision, whatever the clocks say."""
+    app_id = await wf.to_state("under_expert_review")
+    assert (await wf.opine(app_id, "expert_a", "revise")).status_code == 201
+    await wf.must(app_id, "request_revision", "st")
+    # the state's clock far in the past: every upload of the draft would look "newer" by time
+    await execute_raw(wf.url, f"UPDATE applications SET state_entered_at = '2000-01-01 00:00:00' WHERE id = {app_id}")
+
+    r = await _unchanged(wf, lambda: wf.act(app_id, "submit_revision", "league"))
+    body = _problem(r, 409, "transition-refused", "name")
+    assert [x["code"] for x in body["reasons"]] == ["revised_plans_uploaded"]
+    assert body["reasons"][0]["reason"].endswith("development_plan, implementation_plan")
+    assert [(e["field"], e["code"]) for e in body["errors"]] == [("name", "revised_plans_uploaded")]
+
+    # one plan revised: still refused, naming the other
+    assert (await wf.upload(app_id, "development_plan", PDF + b" revised")).status_code == 201
+    r = await _unchanged(wf, lambda: wf.act(app_id, "submit_revision", "league"))
+    body = _problem(r, 409, "transition-refused", "name")
+    assert body["reasons"] == [{"code": "revised_plans_uploaded",
+                                "reason": "no revised version since the revision was requested: implementation_plan"}]
+
+    # both: accepted, with the versions recorded at the request in its audit entry
+    assert (await wf.upload(app_id, "implementation_plan", PDF + b" revised")).status_code == 201
+    assert (await wf.must(app_id, "submit_revision", "league"))["state"] == "revised"
+    audit = (await wf.client.get(f"/applications/{app_id}/audit", headers=wf.h("st"))).json()["entries"]
+    request = next(e for e in audit if e["action"] == "request_revision")
+    assert request["data"]["revision_baseline"]["development_plan"] == 1

@@ -1,15 +1,17 @@
 """The whole journey over HTTP on both databases: intent, two revision rounds, recommendation, audit,
 approval; the registry events delivered by the outbox to the real registry; rejection and withdrawal
-restoring the status recorded at intent."""
+restoring the status recorded at intent (read from the registry when the intent is submitted)."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 
 from shared.testing import Tokens, asgi_client, execute_raw, settings_overrides
 from tests.workflow.conftest import PDF, Workflow
@@ -167,3 +169,60 @@ async def test_dispatcher_runs_in_the_lifespan(wf: Workflow, tokens: Tokens, tmp
     assert (await _zone(wf, zone))["status"] == "applying"
     assert [d["state"] for d in (await wf.client.get(f"/applications/{app_id}/deliveries",
                                                      headers=wf.h("st"))).json()] == ["delivered"]
+
+
+async def _status_event(wf: Workflow, zone: str, status: str, role: str, sub: str | None = None) -> None:
+    body = {"event_id": str(uuid.uuid4()), "change": {"field": "status", "value": status}, "effective_date": TODAY,
+            "legal_basis": {"document": "内政办发〔2022〕17号", "article": "15", "date": "2022-02-24"},
+            "actor": "test", "source": "tests"}
+    r = await wf.registry.post(f"/zones/{zone}/events", json=body, headers=wf.tokens.headers(role, sub=sub))
+    assert r.status_code == 201, r.text
+
+
+async def test_status_at_intent_is_read_when_the_intent_is_submitted(wf: Workflow,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """002 art. 6(一), contracts: a withdrawal restores the park's status at the intent, not at the draft.
+    An accredited industrial park under rectification when the draft is made, accredited again when the
+    intent is submitted: the registry remembers accredited, and so must the application."""
+    settings = wf.app.state.settings
+    monkeypatch.setattr(settings, "applicable_statuses", ("candidate", "accredited", "rectification"))
+    monkeypatch.setattr(settings, "applicable_levels", ("none", "regional"))
+    zone = await wf.candidate_zone(level="regional", status="accredited")
+    await _status_event(wf, zone, "rectification", "service", "scoring")  # 002 art. 15
+    draft = await wf.create(zone)
+    assert draft["status_at_intent"] == "rectification" and draft["eligibility"]["status"] == "not_available"
+    await _status_event(wf, zone, "accredited", "st_department")  # the rectification ended
+    await wf.upload_required(draft["id"])
+    intent = await wf.must(draft["id"], "submit_intent", "league")
+    assert intent["status_at_intent"] == "accredited" and intent["zone_at_intent"]["status"] == "accredited"
+    assert intent["eligibility"]["status"] == "not_available"  # scoring still down: advice, never a block
+    await wf.must(draft["id"], "withdraw", "league", {"comment": "撤回"})
+    while await wf.deliver():
+        pass
+    deliveries = (await wf.client.get(f"/applications/{draft['id']}/deliveries", headers=wf.h("st"))).json()
+    assert [d["state"] for d in deliveries] == ["delivered", "delivered"], deliveries
+    assert deliveries[1]["body"]["change"] == [{"field": "status", "value": "accredited"}]
+    assert (await _zone(wf, zone))["status"] == "accredited"
+    statuses = [e["change"].get("status") for e in await _history(wf, zone)]
+    assert statuses == ["accredited", "rectification", "accredited", "applying", "accredited"]
+    audit = (await wf.client.get(f"/applications/{draft['id']}/audit", headers=wf.h("st"))).json()["entries"]
+    assert next(e for e in audit if e["action"] == "submit_intent")["data"]["status_at_intent"] == "accredited"
+
+
+async def test_a_park_that_can_no_longer_apply_is_refused_at_intent(wf: Workflow,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Accredited at the draft, under rectification at the intent: the registry would refuse to make it
+    applying, so the intent is refused (409 naming zone_code) and nothing changes."""
+    settings = wf.app.state.settings
+    monkeypatch.setattr(settings, "applicable_statuses", ("candidate", "accredited"))
+    monkeypatch.setattr(settings, "applicable_levels", ("none", "regional"))
+    zone = await wf.candidate_zone(level="regional", status="accredited")
+    draft = await wf.create(zone)
+    await wf.upload_required(draft["id"])
+    await _status_event(wf, zone, "rectification", "service", "scoring")
+    before = await wf.rows()
+    r = await wf.act(draft["id"], "submit_intent", "league")
+    assert r.status_code == 409 and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "zone-cannot-apply" and "status 'rectification'" in r.json()["detail"]
+    assert [e["field"] for e in r.json()["errors"]] == ["zone_code"]
+    assert await wf.rows() == before

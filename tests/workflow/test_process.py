@@ -3,9 +3,9 @@ GET /process and the diagram drawn from the same table, and an application keepi
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,12 +13,17 @@ from pydantic import ValidationError
 
 from services.contracts import ApplicationState
 from services.workflow import diagram, process
-from services.workflow.guards import GuardContext, MaterialFact, all_opinions_in, revised_plans_uploaded
+from services.workflow.guards import (
+    GuardContext,
+    MaterialFact,
+    all_opinions_in,
+    latest_versions,
+    revised_plans_uploaded,
+)
 from services.workflow.process import ProcessDefinition, definition, refusals
 from tests.workflow.conftest import REQUIRED_ITEMS, Workflow
 
 V1 = json.loads((process.DEFINITIONS_DIR / "v1.json").read_text(encoding="utf-8"))
-T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -53,24 +58,30 @@ def test_broken_definitions_are_refused(change, message) -> None:  # type: ignor
 
 
 def test_guards_are_pure_functions_with_reasons() -> None:
-    ctx = GuardContext(state="under_expert_review", round=2, state_entered_at=T0,
-                       experts=frozenset({"a", "b"}), opinions=frozenset({"a"}))
+    ctx = GuardContext(state="under_expert_review", round=2, experts=frozenset({"a", "b"}), opinions=frozenset({"a"}))
     assert all_opinions_in(ctx) == "opinions outstanding in round 2 from: b"
-    assert all_opinions_in(GuardContext(state="x", round=1, state_entered_at=T0)) == "no expert is assigned"
-    old = MaterialFact("development_plan", 1, T0 - dt.timedelta(days=1))
-    new = MaterialFact("development_plan", 2, T0 + dt.timedelta(days=1))
-    revising = GuardContext(state="revision_requested", round=1, state_entered_at=T0,
-                            revised_items=("development_plan", "implementation_plan"), materials=(old, new))
+    assert all_opinions_in(GuardContext(state="x", round=1)) == "no expert is assigned"
+    # 002 art. 6(二): versions newer than those recorded when the revision was requested, not clocks
+    plans = (MaterialFact("development_plan", 1, 0), MaterialFact("development_plan", 2, 1),
+             MaterialFact("implementation_plan", 1, 0))
+    revising = GuardContext(state="revision_requested", round=1,
+                            revised_items=("development_plan", "implementation_plan"), materials=plans,
+                            revision_baseline={"development_plan": 1, "implementation_plan": 1})
     assert revised_plans_uploaded(revising) == "no revised version since the revision was requested: " \
                                                "implementation_plan"
+    assert revised_plans_uploaded(replace(revising, revision_baseline={"development_plan": 2})) == \
+        "no revised version since the revision was requested: development_plan"
+    assert revised_plans_uploaded(replace(revising, revision_baseline={"development_plan": 1})) is None
+    assert "no revision was requested" in str(revised_plans_uploaded(replace(revising, revision_baseline=None)))
+    assert latest_versions(plans) == {"development_plan": 2, "implementation_plan": 1}
     p = definition()
     submit = p.transition("submit_intent")
     assert submit is not None
-    draft = GuardContext(state="draft", round=0, state_entered_at=T0, required_items=p.required_items)
+    draft = GuardContext(state="draft", round=0, required_items=p.required_items)
     assert [r.code for r in refusals(p, submit, "st_department", draft)] == ["wrong_role"]
     assert [r.code for r in refusals(p, submit, "league_government", draft)] == ["required_materials_present"]
     assert [r.code for r in refusals(p, submit, "league_government",
-                                     GuardContext(state="revised", round=1, state_entered_at=T0))] == ["wrong_state"]
+                                     GuardContext(state="revised", round=1))] == ["wrong_state"]
 
 
 def test_diagram_and_mermaid_come_from_the_table() -> None:
@@ -139,6 +150,31 @@ async def test_an_application_keeps_its_process_version(wf: Workflow, tmp_path: 
         assert r.status_code == 409 and r.json()["reasons"][0]["code"] == "required_materials_present"
         assert (await wf.must(new["id"], "submit_intent", "league"))["state"] == "intent_submitted"
         assert (await wf.client.get("/process?version=v2")).json()["version"] == "v2"
+    finally:
+        monkeypatch.undo()
+        process.definitions.cache_clear()
+
+
+async def test_process_endpoints_default_to_the_configured_version(wf: Workflow, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """GET /process and /process/diagram without ?version= answer WORKFLOW_PROCESS_VERSION (the version new
+    applications start with), not the code's constant."""
+    v2 = json.loads(json.dumps(V1))
+    v2["version"] = "v2"
+    next(s for s in v2["states"] if s["name"] == "draft")["label_zh"] = "草稿（第二版）"
+    (tmp_path / "v1.json").write_text(json.dumps(V1), encoding="utf-8")
+    (tmp_path / "v2.json").write_text(json.dumps(v2), encoding="utf-8")
+    monkeypatch.setattr(process, "DEFINITIONS_DIR", tmp_path)
+    process.definitions.cache_clear()
+    try:
+        monkeypatch.setattr(wf.app.state.settings, "process_version", "v2")
+        body = (await wf.client.get("/process")).json()
+        assert (body["version"], body["current_version"], body["versions"]) == ("v2", "v2", ["v1", "v2"])
+        mermaid = (await wf.client.get("/process/diagram?format=mermaid")).text
+        assert mermaid == diagram.mermaid(definition("v2")) and "草稿（第二版）" in mermaid
+        assert "草稿（第二版）" in (await wf.client.get("/process/diagram")).text
+        assert (await wf.client.get("/process?version=v1")).json()["version"] == "v1"
+        assert (await wf.create())["process_version"] == "v2"
     finally:
         monkeypatch.undo()
         process.definitions.cache_clear()

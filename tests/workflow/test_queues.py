@@ -1,18 +1,25 @@
 """Deadlines and queues (issue #6 §8), and eligibility as advice (§9): GET /tasks per role with overdue
-items first, GET /applications by league, state and overdue; scoring's answer stored at intent, or
-"not_available" when it cannot be reached, never blocking."""
+items first, GET /applications by league, state and overdue, the per-state deadline setting checked and
+applied; scoring's answer stored at creation and asked again at intent, or "not_available" when it cannot
+be reached, never blocking."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
+from services.workflow.applications import endpoints, service
+from services.workflow.clients.scoring import ScoringClient
+from shared.peers import PeerClient
 from shared.testing import DatabaseFactory, Tokens, asgi_client, execute_raw, settings_overrides
-from tests.workflow.conftest import LEAGUE, Workflow
+from tests.workflow.conftest import LEAGUE, Workflow, unreachable
 
 
 async def _tasks(wf: Workflow, actor: str) -> list[int]:
@@ -111,3 +118,74 @@ async def test_eligibility_not_available_when_scoring_is_down(wf: Workflow) -> N
     created = await wf.create()
     assert created["eligibility"]["status"] == "not_available"
     assert "unreachable" in created["eligibility"]["reason"]
+
+
+async def test_eligibility_is_asked_again_at_intent(with_scoring: Workflow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue #6 §9: the advice shown is the one at the intent (002 art. 6(一)); scoring down then is
+    "not_available" and the intent goes through."""
+    wf = with_scoring
+    up: ScoringClient = wf.app.state.scoring
+    down = ScoringClient(PeerClient("http://scoring", retries=0, transport=httpx.MockTransport(unreachable)))
+    try:
+        monkeypatch.setattr(wf.app.state, "scoring", down)
+        late = await wf.create()
+        assert late["eligibility"]["status"] == "not_available"
+        monkeypatch.setattr(wf.app.state, "scoring", up)
+        await wf.upload_required(late["id"])
+        intent = await wf.must(late["id"], "submit_intent", "league")
+        assert intent["eligibility"]["status"] == "available", intent["eligibility"]
+        assert intent["eligibility"]["result"]["zone"]["code"] == late["zone_code"]
+
+        early = await wf.create()
+        assert early["eligibility"]["status"] == "available"
+        monkeypatch.setattr(wf.app.state, "scoring", down)
+        await wf.upload_required(early["id"])
+        intent = await wf.must(early["id"], "submit_intent", "league")
+        assert intent["eligibility"]["status"] == "not_available" and "unreachable" in intent["eligibility"]["reason"]
+    finally:
+        await down.peer.aclose()
+
+
+async def test_deadline_override_changes_due_at_and_the_overdue_listing(wf: Workflow,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """WORKFLOW_DEADLINE_DAYS per state: an application entering intent_submitted under {"intent_submitted": 2}
+    is due after 2 days, not the definition's 20, and is overdue 3 days on; one entered before is not."""
+    default = await wf.to_state("intent_submitted")
+    monkeypatch.setattr(wf.app.state.settings, "deadline_days", {"intent_submitted": 2})
+    short = await wf.to_state("intent_submitted")
+    for app_id, days in ((default, 20), (short, 2)):
+        app = await wf.get(app_id)
+        due = dt.datetime.fromisoformat(app["due_at"]) - dt.datetime.fromisoformat(app["state_entered_at"])
+        assert due == dt.timedelta(days=days)
+    assert await _ids(wf, "st", "?overdue=true") == []
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=3)
+    monkeypatch.setattr(endpoints, "utcnow", lambda: later)
+    monkeypatch.setattr(service, "utcnow", lambda: later)
+    assert await _ids(wf, "st", "?overdue=true") == [short]
+    assert await _ids(wf, "st", "?overdue=false") == [default]
+    tasks = (await wf.client.get("/tasks", headers=wf.h("st"))).json()["items"]
+    assert [(t["application"]["id"], t["overdue"]) for t in tasks] == [(short, True), (default, False)]
+
+
+@pytest.mark.parametrize("days", [{"under_expert_reveiw": 20}, {"Draft": 5}, {"under_expert_review": 0}])
+def test_deadline_settings_name_real_states(days: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A misspelt state (or a day count out of range) fails the settings, naming it, instead of being ignored."""
+    from services.workflow.settings import Settings
+
+    with pytest.raises(ValidationError, match=next(iter(days))):
+        Settings(deadline_days=days)
+    monkeypatch.setenv("WORKFLOW_DEADLINE_DAYS", json.dumps(days))
+    with pytest.raises(ValidationError, match="WORKFLOW_DEADLINE_DAYS"):
+        Settings()
+
+
+async def test_a_final_state_deadline_fails_the_startup(workflow_db: str, tokens: Tokens, tmp_path: Path) -> None:
+    from services.workflow.app import create_app
+    from services.workflow.settings import Settings
+
+    app = create_app(Settings(**settings_overrides(tokens, workflow_db), materials_dir=tmp_path,
+                              dispatcher_enabled=False, webhook_dispatcher_enabled=False,
+                              deadline_days={"under_audit": 15, "approved": 5}))
+    with pytest.raises(ValueError, match="approved is final"):
+        async with asgi_client(app):
+            pass

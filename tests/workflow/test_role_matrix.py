@@ -1,7 +1,8 @@
 """Every role × every action, written out by hand (002 art. 6, issue #6 §2) and NOT derived from the
 transition table it checks. Each action runs on an application in a state where the allowed role
 succeeds; the refused roles go first with the same ETag, so a refusal that changed anything would
-make the allowed call fail with 412. On SQLite and PostgreSQL.
+make the allowed call fail with 412. The subscription rows (issue #6 §7) give each column a subscription
+of its own, of the applicant league. On SQLite and PostgreSQL.
 
 Columns: public (no token), observer (co-organising department), the applicant league's government,
 another league's government, the S&T Department, an expert on the panel, an expert not on it, the
@@ -13,6 +14,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from shared.testing import execute_raw
 from tests.workflow.conftest import Workflow
 
 TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
@@ -54,7 +56,20 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
     "reject (audit)":                  ("audit",       (401, 403, 403, 403, 200, 403, 403, 403, 403, 403)),
     "reject (government)":             ("government",  (401, 403, 403, 403, 403, 403, 403, 200, 403, 403)),
     "withdraw":                        ("review",      (401, 403, 200, 403, 403, 403, 403, 403, 403, 403)),
+    # callbacks (issue #6 §7): "subscribed" = each column acts on its own subscription of the applicant league
+    # with one dead delivery
+    "POST /subscriptions":             ("-",           (401, 403, 201, 201, 201, 403, 403, 403, 403, 403)),
+    "GET /subscriptions":              ("-",           (401, 403, 200, 200, 200, 403, 403, 403, 403, 403)),
+    "GET subscription":                ("subscribed",  (401, 403, 200, 403, 200, 403, 403, 403, 403, 403)),
+    "DELETE subscription":             ("subscribed",  (401, 403, 204, 403, 204, 403, 403, 403, 403, 403)),
+    "POST subscription rotate-secret": ("subscribed",  (401, 403, 200, 403, 200, 403, 403, 403, 403, 403)),
+    "POST subscription enable":        ("subscribed",  (401, 403, 200, 403, 200, 403, 403, 403, 403, 403)),
+    "GET subscription deliveries":     ("subscribed",  (401, 403, 200, 403, 200, 403, 403, 403, 403, 403)),
+    "GET subscription delivery":       ("subscribed",  (401, 403, 200, 403, 200, 403, 403, 403, 403, 403)),
+    "POST delivery replay":            ("subscribed",  (401, 403, 200, 403, 200, 403, 403, 403, 403, 403)),
+    "GET /webhooks/dead":              ("-",           (401, 403, 200, 200, 200, 403, 403, 403, 403, 403)),
 }
+HOOK = "http://127.0.0.1:9/hook"  # nothing listens: nothing is delivered here
 
 BODIES: dict[str, dict[str, Any]] = {
     "not_recommend": {"comment": "不推荐"},
@@ -94,10 +109,41 @@ async def _prepare(wf: Workflow, state: str) -> int:
                               "government": "submitted_to_government"}[state])
 
 
+async def _subscriptions(wf: Workflow) -> dict[str | None, tuple[str, str]]:
+    """For each role column, its own subscription of the applicant league with one dead delivery (the
+    creation of an application announced to it): (subscription id, delivery id)."""
+    subs: dict[str | None, str] = {}
+    for role in ROLES:
+        r = await wf.client.post("/subscriptions", json={"url": HOOK}, headers=wf.h("league"))
+        assert r.status_code == 201, r.text
+        subs[role] = r.json()["id"]
+    await wf.create()
+    ids = ", ".join(f"'{s}'" for s in subs.values())
+    await execute_raw(wf.url, f"UPDATE webhook_deliveries SET state = 'dead' WHERE subscription_id IN ({ids})")
+    out = {}
+    for role, sub in subs.items():
+        (delivery,) = (await wf.client.get(f"/subscriptions/{sub}/deliveries", headers=wf.h("st"))).json()["items"]
+        out[role] = (sub, delivery["id"])
+    return out
+
+
 async def _call(wf: Workflow, action: str, role: str | None, app_id: int | None, etag: str | None,
-                zone: str | None) -> int:
+                zone: str | None, sub: tuple[str, str] | None = None) -> int:
     c, h = wf.client, wf.h(role)
     base = f"/applications/{app_id}"
+    if action in ("GET /subscriptions", "GET /webhooks/dead"):
+        return (await c.get(action.split(" ")[1], headers=h)).status_code
+    if action == "POST /subscriptions":
+        return (await c.post("/subscriptions", json={"url": HOOK}, headers=h)).status_code
+    if sub is not None:
+        s, d = f"/subscriptions/{sub[0]}", sub[1]
+        method, path = {"GET subscription": ("GET", s), "DELETE subscription": ("DELETE", s),
+                        "POST subscription rotate-secret": ("POST", f"{s}/rotate-secret"),
+                        "POST subscription enable": ("POST", f"{s}/enable"),
+                        "GET subscription deliveries": ("GET", f"{s}/deliveries"),
+                        "GET subscription delivery": ("GET", f"{s}/deliveries/{d}"),
+                        "POST delivery replay": ("POST", f"{s}/deliveries/{d}/replay")}[action]
+        return (await c.request(method, path, headers=h)).status_code
     simple_gets = {"GET /process": "/process", "GET /process/diagram": "/process/diagram", "GET /tasks": "/tasks",
                    "GET /applications": "/applications", "GET application": base, "GET actions": f"{base}/actions",
                    "GET materials": f"{base}/materials",
@@ -132,13 +178,14 @@ async def _call(wf: Workflow, action: str, role: str | None, app_id: int | None,
 async def test_every_role_times_every_action(wf: Workflow) -> None:
     mismatches = []
     for action, (state, expected) in MATRIX.items():
-        app_id = None if state == "-" else await _prepare(wf, state)
+        subs = await _subscriptions(wf) if state == "subscribed" else {}
+        app_id = None if state in ("-", "subscribed") else await _prepare(wf, state)
         zone = await wf.candidate_zone() if action == "POST /applications" else None
         etag = (await wf.get(app_id))["etag"] if app_id else None
         # the refused roles first, then the allowed ones (a success may change the state)
         order = sorted(range(len(ROLES)), key=lambda i: expected[i] < 300)
         for i in order:
-            got = await _call(wf, action, ROLES[i], app_id, etag, zone)
+            got = await _call(wf, action, ROLES[i], app_id, etag, zone, subs.get(ROLES[i]))
             if got != expected[i]:
                 mismatches.append(f"{action} as {ROLES[i] or 'public'}: expected {expected[i]}, got {got}")
     assert mismatches == []

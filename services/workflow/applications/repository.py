@@ -78,7 +78,7 @@ async def materials(session: AsyncSession, application_id: int) -> Sequence[Mate
 
 
 def facts(rows: Iterable[Material]) -> tuple[MaterialFact, ...]:
-    return tuple(MaterialFact(m.item, m.version, m.uploaded_at) for m in rows)
+    return tuple(MaterialFact(m.item, m.version, m.round) for m in rows)
 
 
 def latest(rows: Iterable[Material]) -> list[Material]:

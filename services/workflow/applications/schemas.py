@@ -70,9 +70,10 @@ class Application(BaseModel):
     process_version: str
     version: int
     etag: str
-    status_at_intent: str = Field(description="the park's status in the register when the application began")
-    zone_at_intent: dict[str, Any]
-    eligibility: Eligibility
+    status_at_intent: str = Field(description="the park's status in the register when the intent was submitted "
+                                  "(when the draft was created, until then): restored on rejection or withdrawal")
+    zone_at_intent: dict[str, Any] = Field(description="the park as the register had it at the same moment")
+    eligibility: Eligibility = Field(description="scoring's advice, asked at creation and again at the intent")
     decision: dict[str, Any] | None
     experts: list[str] = Field(description="the panel (token subs of the assigned experts)")
     created_by: str

@@ -93,7 +93,8 @@ def check_applicable(zone: dict[str, Any], settings: Settings) -> None:
 async def create(session: AsyncSession, request: Request, principal: Principal,
                  body: ApplicationCreate) -> tuple[Application, list[str]]:
     """A draft application for a park of the caller's league (002 art. 6(一)); the eligibility advice is
-    fetched from scoring now (never blocking). The peers are asked before the database is touched."""
+    fetched from scoring now (never blocking), and the park's status and the advice are read again when the
+    intent is submitted (transitions.py). The peers are asked before the database is touched."""
     settings = settings_of(request)
     registry: RegistryClient = request.app.state.registry
     zone = await registry.zone(body.zone_code)
@@ -160,10 +161,10 @@ async def guard_rows(session: AsyncSession, app: Application, reads: frozenset[s
 
 def context_of(p: ProcessDefinition, app: Application, experts: Sequence[str], materials: Sequence[Material],
                opinions: Sequence[Opinion]) -> GuardContext:
-    return GuardContext(state=app.state, round=app.round, state_entered_at=app.state_entered_at,
-                        required_items=p.required_items, revised_items=p.revised_items,
-                        materials=repo.facts(materials), experts=frozenset(experts),
-                        opinions=frozenset(o.expert_sub for o in opinions), min_experts=p.min_experts)
+    return GuardContext(state=app.state, round=app.round, required_items=p.required_items,
+                        revised_items=p.revised_items, materials=repo.facts(materials), experts=frozenset(experts),
+                        opinions=frozenset(o.expert_sub for o in opinions), min_experts=p.min_experts,
+                        revision_baseline=app.revision_baseline)
 
 
 async def guard_context(session: AsyncSession, p: ProcessDefinition, app: Application,

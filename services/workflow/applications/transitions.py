@@ -1,14 +1,17 @@
 """Taking a transition (002 art. 6; the table in process.py): lock the application, check the caller,
 If-Match, state, role and guards, the body the transition takes; then change the state, record what
 the transition records, append the audit entry, enqueue the registry event and the callbacks to the
-subscribed platforms, in one transaction."""
+subscribed platforms, in one transaction. The intent also reads the park from the registry and the
+eligibility advice from scoring, before the lock."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
@@ -18,6 +21,8 @@ from services.workflow.applications import registry_events
 from services.workflow.applications import repository as repo
 from services.workflow.applications.schemas import TransitionRequest
 from services.workflow.applications.service import (
+    ZONE_FIELDS,
+    check_applicable,
     context_of,
     due_at,
     etag,
@@ -28,12 +33,15 @@ from services.workflow.applications.service import (
     today,
 )
 from services.workflow.audit import service as audit
-from services.workflow.guards import READS
+from services.workflow.clients.registry import RegistryClient
+from services.workflow.clients.scoring import ScoringClient
+from services.workflow.guards import READS, latest_versions
 from services.workflow.models import Application, Material, Opinion, OutboxMessage, PanelConclusion
-from services.workflow.process import ProcessDefinition, TransitionDef, definition, refusals
+from services.workflow.process import ProcessDefinition, TransitionDef, definition, definitions, refusals
+from services.workflow.settings import Settings
 from services.workflow.subscriptions import service as subscriptions
-from shared.auth import Principal
-from shared.db import utcnow
+from shared.auth import Principal, Role
+from shared.db import Database, utcnow
 from shared.http import check_if_match
 from shared.outbox import enqueue
 from shared.problems import Problem, field_error
@@ -89,10 +97,12 @@ def _documents(p: ProcessDefinition, kind: str | None, materials: Sequence[Mater
 
 
 def _reads(t: TransitionDef) -> frozenset[str]:
-    """The rows the transition's guards and its audit documents read (guards.READS)."""
+    """The rows the transition's guards, its audit documents and its revision baseline read (guards.READS)."""
     reads: set[str] = set()
     for guard in t.guards:
         reads |= READS[guard]
+    if t.effects.requests_revision:
+        reads.add("materials")
     if t.effects.documents == "round_opinions":
         reads.add("opinions")
     elif t.effects.documents in ("current_materials", "revised_plans"):
@@ -120,9 +130,60 @@ def _registry_event(t: TransitionDef, app: Application, principal: Principal, bo
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class AtIntent:
+    """The park as the registry has it when the intent is submitted, and scoring's eligibility advice."""
+
+    zone: dict[str, Any] | None
+    eligibility: dict[str, Any]
+
+
+async def _ask_at_intent(request: Request, zone_code: str) -> AtIntent:
+    """Both peers at once: the registry must answer (503, nothing changed, when it cannot); scoring's
+    advice never fails ("not_available" with the reason)."""
+    registry: RegistryClient = request.app.state.registry
+    scoring: ScoringClient = request.app.state.scoring
+    zone, eligibility = await asyncio.gather(registry.zone(zone_code), scoring.eligibility(zone_code, today().year))
+    return AtIntent(zone, eligibility)
+
+
+def _makes_applying(name: str) -> bool:
+    return any((t := p.transition(name)) is not None and t.effects.registry_event == "applying"
+               for p in definitions().values())
+
+
+async def _at_intent_before_lock(request: Request, principal: Principal, application_id: int,
+                                 name: str) -> AtIntent | None:
+    """For the transition that makes the park applying (submit_intent): the peers asked before the
+    application's row is locked (on SQLite the write lock is the whole database's), as `service.create`
+    asks them before touching the database. Read in a short transaction of its own; None for any other
+    transition or a caller who cannot take it now (`take` checks everything again under the lock)."""
+    if not _makes_applying(name):
+        return None
+    db: Database = request.app.state.db
+    async with db.transaction() as read:
+        found = await repo.get(read, application_id)
+    if found is None or (principal.role == Role.league_government and principal.league_code != found.league_code):
+        return None
+    t = definition(found.process_version).transition(name)
+    if t is None or t.effects.registry_event != "applying" or principal.role.value not in t.roles_from(found.state):
+        return None
+    return await _ask_at_intent(request, found.zone_code)
+
+
+def check_at_intent(zone: dict[str, Any] | None, zone_code: str, settings: Settings) -> None:
+    """The park must still be in the register and still able to apply when the intent is submitted: the
+    registry refuses to make it applying otherwise (contracts: status transitions)."""
+    if zone is None:
+        raise Problem(409, "zone-cannot-apply", f"Zone {zone_code} is no longer in the register.",
+                      errors=[field_error("zone_code", "not in the register", "zone-cannot-apply")])
+    check_applicable(zone, settings)
+
+
 async def take(session: AsyncSession, request: Request, principal: Principal, application_id: int, name: str,
                body: TransitionRequest) -> tuple[Application, list[str]]:
     """Take transition `name` on the application; returns it (changed) and its panel."""
+    asked = await _at_intent_before_lock(request, principal, application_id, name)
     app, experts = await readable(session, principal, application_id, for_update=True)
     p = definition(app.process_version)
     t = p.transition(name)
@@ -142,8 +203,12 @@ async def take(session: AsyncSession, request: Request, principal: Principal, ap
                       errors=[field_error("name", r.reason, r.code, location="path") for r in found],
                       reasons=[r.as_dict() for r in found])
     check_body(t, body, app)
-
     settings = settings_of(request)
+    at_intent: AtIntent | None = None
+    if t.effects.registry_event == "applying":
+        at_intent = asked or await _ask_at_intent(request, app.zone_code)  # None only after a race: ask now
+        check_at_intent(at_intent.zone, app.zone_code, settings)
+
     now = utcnow()
     from_state = app.state
     documents = _documents(p, t.effects.documents, materials, opinions)
@@ -172,6 +237,17 @@ async def take(session: AsyncSession, request: Request, principal: Principal, ap
     audit_data: dict[str, Any] = dict(given)
     if t.effects.panel_conclusion is not None:
         audit_data["panel_conclusion"] = t.effects.panel_conclusion
+    if t.effects.requests_revision:  # 002 art. 6(二): the revision needs newer versions of the plans than these
+        app.revision_baseline = latest_versions(repo.facts(materials))
+        audit_data["revision_baseline"] = app.revision_baseline
+    if at_intent is not None and at_intent.zone is not None:
+        # 002 art. 6(一): the park's status and the eligibility advice as they are when the intent is submitted
+        # (not when the draft was created): the status is the one a rejection or withdrawal restores
+        app.status_at_intent = at_intent.zone["status"]
+        app.zone_at_intent = {k: at_intent.zone.get(k) for k in ZONE_FIELDS}
+        app.eligibility = at_intent.eligibility
+        audit_data["status_at_intent"] = app.status_at_intent
+        audit_data["eligibility"] = app.eligibility["status"]
     if event is not None:
         enqueue(session, OutboxMessage, aggregate=f"application:{app.id}", destination="registry", method="POST",
                 path=f"/zones/{app.zone_code}/events", body=event, message_id=message_id)

@@ -39,17 +39,35 @@ class Break:
     entry_id: int | None
     code: str
     reason: str
+    missing: tuple[int, ...] = ()  # the entries the application appended that are gone
 
 
-def verify(entries: Sequence[Mapping[str, Any]]) -> Break | None:
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The newest entry as the application recorded it when appending it (seq 0: none yet)."""
+
+    seq: int
+    entry_hash: str | None
+
+
+def _span(first: int, last: int) -> str:
+    return f"entry {first} is" if first == last else f"entries {first}–{last} are"
+
+
+def verify(entries: Sequence[Mapping[str, Any]], head: Head | None = None) -> Break | None:
     """The first entry (in seq order) that breaks the chain, or None when the chain holds: a gap in the
-    sequence, a prev_hash that is not the previous entry's hash, or an entry_hash its content does not give."""
+    sequence, a prev_hash that is not the previous entry's hash, or an entry_hash its content does not give;
+    then, given the application's recorded `head`, a chain that ends before it (its last entries deleted),
+    after it (entries the application did not append), or at an entry other than the one appended."""
     previous: str | None = None
-    for expected_seq, entry in enumerate(sorted(entries, key=lambda e: e["seq"]), start=1):
+    ordered = sorted(entries, key=lambda e: e["seq"])
+    for expected_seq, entry in enumerate(ordered, start=1):
         seq, entry_id = entry["seq"], entry.get("id")
         if seq != expected_seq:
+            missing = tuple(range(expected_seq, seq))
             return Break(seq, entry_id, "sequence-gap", f"entry {seq} follows entry {expected_seq - 1}: "
-                                                        f"entry {expected_seq} is missing")
+                         f"{_span(expected_seq, seq - 1)} missing" if missing else f"entry {seq} is out of sequence",
+                         missing)
         if entry["prev_hash"] != previous:
             return Break(seq, entry_id, "prev-hash-mismatch",
                          f"prev_hash of entry {seq} is not the hash of entry {seq - 1}" if seq > 1
@@ -59,4 +77,23 @@ def verify(entries: Sequence[Mapping[str, Any]]) -> Break | None:
                          f"the content of entry {seq} does not give its entry_hash: it was changed after it "
                          "was written")
         previous = entry["entry_hash"]
+    if head is None:
+        return None
+    last = len(ordered)
+    if last < head.seq:
+        missing = tuple(range(last + 1, head.seq + 1))
+        return Break(last + 1, None, "entries-missing",
+                     f"{_span(last + 1, head.seq)} missing: the chain "
+                     + (f"ends at entry {last}" if last else "is empty")
+                     + f", but the application recorded entry {head.seq} as its newest (deleted after they were "
+                     "written)", missing)
+    if last > head.seq:
+        return Break(head.seq + 1, ordered[head.seq].get("id"), "entries-not-appended",
+                     f"{_span(head.seq + 1, last)} not appended by the application: its newest entry is "
+                     f"{head.seq}" if head.seq else f"{_span(1, last)} not appended by the application: it "
+                     "recorded none")
+    if last and previous != head.entry_hash:
+        return Break(last, ordered[-1].get("id"), "head-hash-mismatch",
+                     f"entry {last} is not the entry the application appended: its hash differs from the "
+                     "recorded head (it was replaced after it was written)")
     return None

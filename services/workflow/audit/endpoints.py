@@ -36,7 +36,8 @@ async def get_audit(application_id: ApplicationId, session: SessionDep, principa
 
 
 @router.get("/applications/{application_id}/audit/verify",
-            summary="Check the chain: each entry's hash and its link to the previous one; names the first broken")
+            summary="Check the chain: each entry's hash, its link to the previous one, and its end against the head "
+                    "the application recorded; names the first broken and any missing entries")
 async def verify_audit(application_id: ApplicationId, session: SessionDep, principal: Caller) -> dict[str, Any]:
     app, _ = await readable(session, principal, application_id)
-    return {"application_id": app.id, **service.verify(await service.entries(session, app.id))}
+    return {"application_id": app.id, **service.verify(app, await service.entries(session, app.id))}

@@ -26,18 +26,19 @@ async def append(session: AsyncSession, app: Application, principal: Principal, 
                  data: dict[str, Any] | None = None, documents: list[dict[str, Any]] | None = None,
                  flush: bool = True) -> AuditEntry:
     """Add the next entry of the application's chain (flushed unless `flush` is False: then it is written
-    with the rest of the transaction at commit; the sessions do not autoflush). Not committed."""
-    last = (await session.execute(
-        select(AuditEntry.seq, AuditEntry.entry_hash).where(AuditEntry.application_id == app.id)
-        .order_by(AuditEntry.seq.desc()).limit(1))).first()
+    with the rest of the transaction at commit; the sessions do not autoflush). Not committed.
+
+    The chain's head (seq, entry_hash) is kept on the application's row, which the caller has locked: the
+    next entry links to it without reading the log, and /verify finds a chain that no longer ends there."""
     fields: dict[str, Any] = {
-        "application_id": app.id, "seq": (last[0] + 1) if last else 1, "at": utcnow(),
+        "application_id": app.id, "seq": (app.audit_head_seq or 0) + 1, "at": utcnow(),
         "actor_sub": principal.sub, "actor_role": principal.role.value, "action": action,
         "from_state": from_state, "to_state": to_state, "round": app.round, "comment": comment,
-        "data": data or {}, "documents": documents or [], "prev_hash": last[1] if last else None,
+        "data": data or {}, "documents": documents or [], "prev_hash": app.audit_head_hash,
     }
     entry = AuditEntry(**fields, entry_hash=chain.entry_hash(fields))
     session.add(entry)
+    app.audit_head_seq, app.audit_head_hash = entry.seq, entry.entry_hash
     if flush:
         await session.flush()
     return entry
@@ -53,14 +54,19 @@ def as_dict(entry: AuditEntry) -> dict[str, Any]:
             "entry_hash": entry.entry_hash}
 
 
-def verify(rows: Sequence[AuditEntry]) -> dict[str, Any]:
-    """The answer of /audit/verify."""
-    broken = chain.verify([as_dict(r) for r in rows])
+def verify(app: Application, rows: Sequence[AuditEntry]) -> dict[str, Any]:
+    """The answer of /audit/verify: the chain checked link by link, and its end against the head the
+    application recorded when it appended its newest entry."""
+    head = chain.Head(app.audit_head_seq or 0, app.audit_head_hash)
+    broken = chain.verify([as_dict(r) for r in rows], head)
     body: dict[str, Any] = {"valid": broken is None, "entries": len(rows),
-                            "algorithm": "SHA-256 over RFC 8785 canonical JSON, chained by prev_hash"}
+                            "algorithm": "SHA-256 over RFC 8785 canonical JSON, chained by prev_hash",
+                            "recorded_head": {"seq": head.seq, "entry_hash": head.entry_hash}}
     if broken is not None:
         body["first_broken"] = {"seq": broken.seq, "id": broken.entry_id, "code": broken.code,
                                 "reason": broken.reason}
+        if broken.missing:
+            body["first_broken"]["missing"] = list(broken.missing)
     elif rows:
         body["head_hash"] = rows[-1].entry_hash
     return body
