@@ -2,22 +2,21 @@
 returns the original status and body (checked before If-Match, since it runs before the route);
 same key with another body → 422; same key still in flight → 409.
 
-The key row is claimed in its own short transaction before the route runs and completed after it:
+The key row is claimed by one statement of its own before the route runs and completed by another after it:
 a crash between the route's commit and the completion leaves the key in flight until its lease
 (`lease_seconds`) runs out, after which a retry runs the request again."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import random
 import re
 from typing import Any
 
-from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -80,7 +79,8 @@ class IdempotencyMiddleware:
         body = _problem_bytes(problem, scope["path"])
         await send({"type": "http.response.start", "status": problem.status,
                     "headers": [(b"content-type", b"application/problem+json"),
-                                (b"content-length", str(len(body)).encode())]})
+                                (b"content-length", str(len(body)).encode()),
+                                *((k.lower().encode(), v.encode()) for k, v in problem.headers.items())]})
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -166,29 +166,25 @@ class IdempotencyMiddleware:
             # 3. remember the answer (or free the key after a server error, so a retry may run): one
             # statement, fenced by our claim (a takeover after our lease ran out set another locked_until)
             status = captured["status"]
-            mine = (model.id == record_id, model.status_code.is_(None), model.locked_until == claimed_until)
-            if status >= 500:
-                statement: Any = delete(model).where(*mine)
-            else:
-                statement = update(model).where(*mine).values(
-                    status_code=status, response_body=b"".join(captured["body"]),
-                    response_headers={k.decode(): v.decode("latin-1") for k, v in captured["headers"]
-                                      if k.lower() in _REPLAYED_HEADERS})
-            async with db.engine.execution_options(sqlite_immediate=True).begin() as conn:
-                await conn.execute(statement)
+            sql = _statements(db.dialect, model.__tablename__)
+            async with db.driver_connection() as driver:
+                if status >= 500:
+                    await sql.run(driver, sql.free, record_id, sql.timestamp(claimed_until))
+                else:
+                    stored_headers = {k.decode(): v.decode("latin-1") for k, v in captured["headers"]
+                                      if k.lower() in _REPLAYED_HEADERS}
+                    await sql.run(driver, sql.complete, status, b"".join(captured["body"]),
+                                  json.dumps(stored_headers), record_id, sql.timestamp(claimed_until))
 
     async def _insert_claim(self, db: Any, model: Any, sub: str, method: str, path: str, key: str, digest: str,
                             now: dt.datetime, claimed_until: dt.datetime) -> int | None:
         """The new key's row id, or None when (sub, method, path, key) is already there."""
-        insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
-        statement = insert(model).values(
-            scope_sub=sub, method=method, path=path, key=key, request_hash=digest, created_at=now,
-            locked_until=claimed_until, expires_at=now + self.ttl,
-        ).on_conflict_do_nothing(index_elements=["scope_sub", "method", "path", "key"]).returning(model.id)
-        async with db.engine.execution_options(sqlite_immediate=True).begin() as conn:
+        sql = _statements(db.dialect, model.__tablename__)
+        async with db.driver_connection() as driver:
             if random.random() < 0.01:  # expired keys go now and then
-                await conn.execute(delete(model).where(model.expires_at < now))
-            return (await conn.execute(statement)).scalar_one_or_none()
+                await sql.run(driver, sql.expire, sql.timestamp(now))
+            return await sql.value(driver, sql.claim, sub, method, path, key, digest, sql.timestamp(now),
+                                   sql.timestamp(claimed_until), sql.timestamp(now + self.ttl))
 
     async def _claim_existing(self, db: Any, model: Any, sub: str, method: str, path: str, key: str, digest: str,
                               now: dt.datetime, claimed_until: dt.datetime
@@ -234,6 +230,52 @@ class IdempotencyMiddleware:
             return str(app_state.verifier.verify(token.strip()).sub)
         except Problem:
             return None
+
+
+class _Statements:
+    """A new key's three statements as SQL of the dialect, run on the driver connection
+    (shared.db.Database.driver_connection): each is one statement that commits by itself, one round trip,
+    without BEGIN/COMMIT or SQLAlchemy's per-statement work; the rare paths (a key seen before) stay on
+    the ORM. The stored forms are those of the model's types: SQLite keeps UTCDateTime as naive UTC text
+    in SQLAlchemy's format (the lease fence compares it for equality) and JSON as text; asyncpg takes
+    aware datetimes, and JSONB as text through the codec SQLAlchemy installs on its connections."""
+
+    def __init__(self, dialect: str, table: str) -> None:
+        self.sqlite = dialect == "sqlite"
+        p = (lambda n: "?") if self.sqlite else (lambda n: f"${n}")
+        columns = "scope_sub, method, path, key, request_hash, created_at, locked_until, expires_at"
+        self.claim = (f"INSERT INTO {table} ({columns}) VALUES ({', '.join(p(n) for n in range(1, 9))}) "
+                      "ON CONFLICT (scope_sub, method, path, key) DO NOTHING RETURNING id")
+        self.complete = (f"UPDATE {table} SET status_code = {p(1)}, response_body = {p(2)}, response_headers = {p(3)} "
+                         f"WHERE id = {p(4)} AND status_code IS NULL AND locked_until = {p(5)}")
+        self.free = f"DELETE FROM {table} WHERE id = {p(1)} AND status_code IS NULL AND locked_until = {p(2)}"
+        self.expire = f"DELETE FROM {table} WHERE expires_at < {p(1)}"
+
+    def timestamp(self, value: dt.datetime) -> Any:
+        utc = value.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f") if self.sqlite else utc
+
+    async def run(self, driver: Any, sql: str, *args: Any) -> None:
+        if self.sqlite:
+            await (await driver.execute(sql, args)).close()
+        else:
+            await driver.execute(sql, *args)
+
+    async def value(self, driver: Any, sql: str, *args: Any) -> Any:
+        """The first column of the first row, or None."""
+        if not self.sqlite:
+            return await driver.fetchval(sql, *args)
+        cursor = await driver.execute(sql, args)
+        try:
+            row = await cursor.fetchone()
+        finally:
+            await cursor.close()
+        return None if row is None else row[0]
+
+
+@functools.cache
+def _statements(dialect: str, table: str) -> _Statements:
+    return _Statements(dialect, table)
 
 
 def _replay(body: bytes) -> Receive:

@@ -85,9 +85,10 @@ async def upload(session: AsyncSession, request: Request, principal: Principal, 
     session.add(material)
     app.version += 1
     app.updated_at = now
-    await session.flush()
     await audit.append(session, app, principal, "upload_material", data={"item": item, "filename": filename},
-                       documents=[{"item": item, "version": version, "sha256": sha256, "size": len(data)}])
+                       documents=[{"item": item, "version": version, "sha256": sha256, "size": len(data)}],
+                       flush=False)
+    await session.flush()  # one flush: the material, the application's version and audit head, the entry
     await store_of(request).write(app.id, sha256, data)  # last: every check above has passed
     return material
 

@@ -63,8 +63,8 @@ async def assign(session: AsyncSession, principal: Principal, application_id: in
     else:
         row.assigned_by, row.assigned_at, row.removed_by, row.removed_at = principal.sub, now, None, None
     _touch(app)
-    await session.flush()
-    await audit.append(session, app, principal, "assign_expert", data={"expert_sub": expert_sub})
+    await audit.append(session, app, principal, "assign_expert", data={"expert_sub": expert_sub}, flush=False)
+    await session.flush()  # one flush: the row, the application's version and audit head, the entry
     return await panel(session, app)
 
 
@@ -79,8 +79,8 @@ async def remove(session: AsyncSession, principal: Principal, application_id: in
                       errors=[field_error("expert_sub", "not on the panel", "not-assigned", location="path")])
     row.removed_by, row.removed_at = principal.sub, utcnow()
     _touch(app)
+    await audit.append(session, app, principal, "remove_expert", data={"expert_sub": expert_sub}, flush=False)
     await session.flush()
-    await audit.append(session, app, principal, "remove_expert", data={"expert_sub": expert_sub})
     return await panel(session, app)
 
 
@@ -101,10 +101,10 @@ async def give(session: AsyncSession, principal: Principal, application_id: int,
                       recommendation=body.recommendation, text=body.text, created_at=utcnow())
     session.add(opinion)
     _touch(app)
-    await session.flush()
     await audit.append(session, app, principal, "give_opinion", data={"recommendation": body.recommendation},
                        documents=[{"opinion_of": principal.sub, "round": app.round,
-                                   "sha256": hashlib.sha256(body.text.encode()).hexdigest()}])
+                                   "sha256": hashlib.sha256(body.text.encode()).hexdigest()}], flush=False)
+    await session.flush()  # one flush (the opinion's id is needed for the answer)
     return _opinion_out(opinion)
 
 
