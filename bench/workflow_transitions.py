@@ -16,8 +16,9 @@ the ETag last seen, an Idempotency-Key on every transition):
 
     submit_intent, (st: assign an expert), start_expert_review, (expert: revise), request_revision,
     (league: two revised plans),
-    submit_revision, start_next_round, (expert: recommend), recommend, start_audit, submit_to_government,
-    approve  — 9 transitions, plus the assignment, the opinions, uploads and the GETs of the ETag after them.
+    submit_revision, start_next_round, (expert: recommend), recommend, start_audit, submit_to_government
+    (the department's signature, then the league's: a joint act in process v2), approve  — 10 transition
+    requests, plus the assignment, the opinions, uploads and the GETs of the ETag after them.
 
 Printed: transitions/s over the phase's wall time (conservative: the phase also carries the other
 requests), all requests/s, p50/p99/max of one transition (and per transition), CPU per process, then the
@@ -127,7 +128,7 @@ class Driver:
         return int(app["id"])
 
     async def whole_process(self, app_id: int) -> None:
-        """Draft to approved with one revision round: 9 transitions."""
+        """Draft to approved with one revision round: 10 transition requests (the joint submission is two)."""
         etag = await self.etag(app_id)
         await self.transition(app_id, "submit_intent", "league", etag)
         await self.call("POST", f"/applications/{app_id}/experts", "st", 201, json={"expert_sub": "expert-a"})
@@ -145,7 +146,8 @@ class Driver:
                         json={"recommendation": "recommend", "text": "同意推荐"})
         etag = await self.transition(app_id, "recommend", "st", await self.etag(app_id))
         etag = await self.transition(app_id, "start_audit", "st", etag)
-        etag = await self.transition(app_id, "submit_to_government", "st", etag)
+        etag = await self.transition(app_id, "submit_to_government", "st", etag)  # joint (v2): department signs,
+        etag = await self.transition(app_id, "submit_to_government", "league", etag)  # the league submits
         await self.transition(app_id, "approve", "gov", etag, {"document": f"内政字〔2026〕{app_id}号", "date": TODAY})
 
 

@@ -17,15 +17,21 @@ BOX_W, BOX_H, GAP_X, GAP_Y, MARGIN, SIDE_GAP = 200, 50, 36, 74, 40, 160
 FONT = "Noto Sans CJK SC, Source Han Sans SC, Microsoft YaHei, PingFang SC, sans-serif"
 
 
+def edges(t: TransitionDef) -> list[tuple[str, str]]:
+    """(from-state, who) per arrow of a transition: one per grant, or one per state for a joint act, whose
+    roles sign in order (process.TransitionDef.joint)."""
+    if t.joint:
+        return [(state, "jointly: " + " then ".join(r.value for r in t.joint)) for state in t.from_states]
+    return [(state.value, grant.role.value) for grant in t.grants for state in grant.from_states]
+
+
 def mermaid(p: ProcessDefinition) -> str:
     """stateDiagram-v2 text: one line per (from-state, transition), labelled with name and roles."""
     lines = ["stateDiagram-v2", f"    %% {p.title} ({p.basis}), process version {p.version}"]
     lines += [f"    {s.name.value} : {s.name.value} {s.label_zh}" for s in p.states]
     lines.append(f"    [*] --> {p.initial_state.value}")
     for t in p.transitions:
-        for grant in t.grants:
-            for state in grant.from_states:
-                lines.append(f"    {state.value} --> {t.to.value} : {t.name} ({grant.role.value})")
+        lines += [f"    {state} --> {t.to.value} : {t.name} ({who})" for state, who in edges(t)]
     lines += [f"    {s.name.value} --> [*]" for s in p.states if s.final]
     return "\n".join(lines) + "\n"
 
@@ -120,14 +126,13 @@ def svg(p: ProcessDefinition) -> str:
     out.append(f'<rect width="{width:.0f}" height="{height:.0f}" fill="#fff"/>')
     exits: dict[str, list[str]] = {}
     for t in p.transitions:
-        for grant in t.grants:
-            for state in grant.from_states:
-                out.append(_edge(t, boxes[state.value], boxes[t.to.value], grant.role.value))
-                if boxes[t.to.value].side:
-                    key = f"{t.name} · {grant.role.value}"
-                    exits.setdefault(t.to.value, [])
-                    if key not in exits[t.to.value]:
-                        exits[t.to.value].append(key)
+        for state, who in edges(t):
+            out.append(_edge(t, boxes[state], boxes[t.to.value], who))
+            if boxes[t.to.value].side:
+                key = f"{t.name} · {who}"
+                exits.setdefault(t.to.value, [])
+                if key not in exits[t.to.value]:
+                    exits[t.to.value].append(key)
     for s in p.states:
         b = boxes[s.name.value]
         fill = "#e8f5e9" if s.final and not b.side else "#fdecea" if b.side else "#eef3fb"

@@ -28,6 +28,8 @@ class GuardContext:
     min_experts: int = 1
     # the latest version of each item when the revision was requested (None: no revision requested)
     revision_baseline: Mapping[str, int] | None = None
+    # joint transitions (002 art. 6(三)): the roles that have signed each one in the current state
+    signed: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 Guard = Callable[[GuardContext], str | None]

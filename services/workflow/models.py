@@ -72,6 +72,10 @@ class Application(Base):
     # the latest version of each material when the panel asked for a revision ({item: version}); the
     # revision needs a newer version of each plan (002 art. 6(二); guards.revised_plans_uploaded)
     revision_baseline: Mapped[dict[str, int] | None] = mapped_column(PortableJSON)
+    # the signatures of a joint transition taken so far in the current state (002 art. 6(三)):
+    # {"state": …, "transition": …, "signatures": [{"role", "sub", "at", "comment"}, …]}; None after any
+    # change of state
+    joint_signatures: Mapped[dict[str, Any] | None] = mapped_column(PortableJSON)
 
 
 class ExpertAssignment(Base):

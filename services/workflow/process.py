@@ -22,7 +22,7 @@ from services.workflow.guards import GUARDS, GuardContext, describe
 from shared.auth import Role
 
 DEFINITIONS_DIR = Path(__file__).resolve().parent / "process_definitions"
-CURRENT_VERSION = "v1"
+CURRENT_VERSION = "v2"
 # Roles that take transitions; experts give opinions, observers read.
 ACTING_ROLES = frozenset({Role.league_government, Role.st_department, Role.regional_government})
 DataField = Literal["document", "date", "approved_name", "approved_name_en"]
@@ -71,6 +71,9 @@ class TransitionDef(_Strict):
     comment: Need = "optional"
     data: dict[DataField, Need] = Field(default_factory=dict)
     effects: Effects = Effects()
+    # A joint act: every one of these roles takes the transition, in this order; each call before the last
+    # records that role's signature (the state does not change), the last one moves the application.
+    joint: tuple[Role, ...] = ()
     basis: str
 
     @property
@@ -189,6 +192,16 @@ def _problems(p: ProcessDefinition) -> list[str]:
         out += [f"{t.name}: role {g.role.value} does not take transitions" for g in t.grants
                 if g.role not in ACTING_ROLES]
         out += [f"{t.name}: leaves final state {s}" for s in t.from_states if s in final]
+        if t.joint:
+            joint = [r.value for r in t.joint]
+            if len(joint) < 2 or len(set(joint)) != len(joint):
+                out.append(f"{t.name}: a joint transition names two or more distinct roles")
+            out += [f"{t.name}: from {s} the roles granted must be the joint roles {', '.join(joint)}"
+                    for s in t.from_states if set(t.roles_from(s)) != set(joint)]
+    for state in names:  # the application keeps the signatures of one joint transition at a time
+        joint_out = [t.name for t in p.transitions if t.joint and state in t.from_states]
+        if len(joint_out) > 1:
+            out.append(f"state {state}: at most one joint transition leaves it ({', '.join(joint_out)})")
     leaving = {s for t in p.transitions for s in t.from_states}
     out += [f"open state {s} has no transition out" for s in names if s not in final and s not in leaving]
     items = [c.item for c in p.materials.checklist]
@@ -251,11 +264,32 @@ def refusals(p: ProcessDefinition, t: TransitionDef, role: str, ctx: GuardContex
                                          f"not {role}", 403))
     if out:
         return out
+    if t.joint:
+        out += _joint_refusals(t, role, ctx)
     for name in t.guards:
         reason = GUARDS[name](ctx)
         if reason is not None:
             out.append(Refusal(name, reason, 409))
     return out
+
+
+def awaiting(t: TransitionDef, ctx: GuardContext) -> tuple[str, ...]:
+    """The joint roles that have not yet signed `t` in the current state, in signing order."""
+    signed = ctx.signed.get(t.name, ())
+    return tuple(r.value for r in t.joint if r.value not in signed)
+
+
+def _joint_refusals(t: TransitionDef, role: str, ctx: GuardContext) -> list[Refusal]:
+    """A joint act is signed once by each of its roles, in the order of the table."""
+    left = awaiting(t, ctx)
+    if role not in left:
+        return [Refusal("already_signed", f"{role} has signed {t.name}; waiting for {', '.join(left)}", 409)]
+    before = left[:left.index(role)]
+    if before:
+        order = " then ".join(r.value for r in t.joint)
+        return [Refusal("awaiting_cosigner", f"{t.name} is a joint act signed by {order}: waiting for "
+                                             f"{', '.join(before)} first", 409)]
+    return []
 
 
 def deadline_days(p: ProcessDefinition, state: str, overrides: dict[str, int]) -> int | None:

@@ -32,7 +32,7 @@ class Settings(ServiceSettings, WebhookSettings):
     scoring_url: str = "http://127.0.0.1:8003"
     peer_token: str | None = None
     # the process definition new applications start with (an application keeps its own)
-    process_version: str = "v1"
+    process_version: str = "v2"
     # calendar days allowed per state, overriding the process definition's (e.g. {"under_expert_review": 20})
     deadline_days: dict[str, int] = Field(default_factory=dict)
     # which parks of the register may apply (contracts: status transitions; the issue: a park the S&T

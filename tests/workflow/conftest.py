@@ -133,6 +133,8 @@ class Workflow:
                 assert (await self.opine(app_id, "expert_a")).status_code == 201
             if name is not None:
                 await self.must(app_id, name, "league" if name == "submit_intent" else "st")
+            if name == "submit_to_government":  # a joint act (process v2): the department signs, then the league
+                await self.must(app_id, name, "league")
             if target == state:
                 return app_id
         raise AssertionError(f"no path to {state}")

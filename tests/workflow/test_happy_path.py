@@ -35,7 +35,7 @@ async def test_intent_to_approval_with_two_revision_rounds(wf: Workflow) -> None
     zone = await wf.candidate_zone()
     created = await wf.create(zone)
     app_id = created["id"]
-    assert (created["state"], created["round"], created["process_version"]) == ("draft", 0, "v1")
+    assert (created["state"], created["round"], created["process_version"]) == ("draft", 0, "v2")
     assert created["status_at_intent"] == "candidate" and created["park_name"].startswith("测试园区")
     assert created["eligibility"]["status"] == "not_available"  # scoring is down in this fixture: advice only
 
@@ -61,7 +61,13 @@ async def test_intent_to_approval_with_two_revision_rounds(wf: Workflow) -> None
     assert (await wf.opine(app_id, "expert_b")).status_code == 201
     assert (await wf.must(app_id, "recommend", "st"))["state"] == "recommended"
     await wf.must(app_id, "start_audit", "st")
-    await wf.must(app_id, "submit_to_government", "st")
+    # 002 art. 6(三), process v2: the department's signature (its audit agreed), then the league's submits
+    signed = await wf.must(app_id, "submit_to_government", "st", {"comment": "审核同意"})
+    assert signed["state"] == "under_audit"
+    assert signed["joint"]["awaiting"] == ["league_government"]
+    assert [(x["role"], x["sub"]) for x in signed["joint"]["signatures"]] == [("st_department", "kjt-officer")]
+    submitted = await wf.must(app_id, "submit_to_government", "league", {"comment": "会同科技厅提出建设申请"})
+    assert (submitted["state"], submitted["joint"]) == ("submitted_to_government", None)
     approved = await wf.must(app_id, "approve", "gov", {"document": "内政字〔2026〕8号", "date": TODAY,
                                                         "approved_name": "锡林郭勒测试高新技术产业开发区"})
     assert approved["state"] == "approved" and approved["closed_at"] is not None and approved["due_at"] is None
@@ -95,7 +101,11 @@ async def test_intent_to_approval_with_two_revision_rounds(wf: Workflow) -> None
     transitions = [e["action"] for e in audit if e["to_state"] is not None and e["action"] != "create"]
     assert transitions == ["submit_intent", "start_expert_review", "request_revision", "submit_revision",
                            "start_next_round", "request_revision", "submit_revision", "start_next_round",
-                           "recommend", "start_audit", "submit_to_government", "approve"]
+                           "recommend", "start_audit", "submit_to_government", "submit_to_government", "approve"]
+    first, second = (e for e in audit if e["action"] == "submit_to_government")
+    assert (first["from_state"], first["to_state"], first["data"]["joint"]) == ("under_audit", "under_audit", "signed")
+    assert (second["to_state"], second["actor_role"]) == ("submitted_to_government", "league_government")
+    assert second["data"]["joint_signatures"] == [{"role": "st_department", "sub": "kjt-officer"}]
     assert [e["seq"] for e in audit] == list(range(1, len(audit) + 1))
     submit = next(e for e in audit if e["action"] == "submit_intent")
     assert len(submit["documents"]) == 9 and all(len(d["sha256"]) == 64 for d in submit["documents"])

@@ -101,7 +101,7 @@ def test_diagram_and_mermaid_come_from_the_table() -> None:
 
 async def test_process_endpoints_and_actions(wf: Workflow) -> None:
     body = (await wf.client.get("/process")).json()
-    assert body["version"] == "v1" and body["versions"] == ["v1"]
+    assert body["version"] == "v2" and body["versions"] == ["v1", "v2"]
     assert {t["name"] for t in body["transitions"]} >= {"submit_intent", "approve", "reject", "withdraw"}
     assert "every assigned expert" in body["guard_rules"]["all_opinions_in"].lower()
     svg = await wf.client.get("/process/diagram")
@@ -132,27 +132,54 @@ async def test_process_endpoints_and_actions(wf: Workflow) -> None:
     assert next(a for a in acts["possible"] if a["name"] == "not_recommend")["comment"] == "required"
 
 
-async def test_an_application_keeps_its_process_version(wf: Workflow, tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    v2 = json.loads(json.dumps(V1))
-    v2["version"] = "v2"
-    next(t for t in v2["transitions"] if t["name"] == "submit_intent")["guards"] = []  # no materials needed
-    (tmp_path / "v1.json").write_text(json.dumps(V1), encoding="utf-8")
-    (tmp_path / "v2.json").write_text(json.dumps(v2), encoding="utf-8")
-    monkeypatch.setattr(process, "DEFINITIONS_DIR", tmp_path)
-    process.definitions.cache_clear()
-    try:
-        old = (await wf.create())["id"]
-        monkeypatch.setattr(wf.app.state.settings, "process_version", "v2")
-        new = await wf.create()
-        assert (await wf.get(old))["process_version"] == "v1" and new["process_version"] == "v2"
-        r = await wf.act(old, "submit_intent", "league")
-        assert r.status_code == 409 and r.json()["reasons"][0]["code"] == "required_materials_present"
-        assert (await wf.must(new["id"], "submit_intent", "league"))["state"] == "intent_submitted"
-        assert (await wf.client.get("/process?version=v2")).json()["version"] == "v2"
-    finally:
-        monkeypatch.undo()
-        process.definitions.cache_clear()
+async def test_an_application_keeps_its_process_version(wf: Workflow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An application started under v1 keeps v1's submission by the department alone; under v2 the
+    submission is a joint act, the department's signature first, then the league's (002 art. 6(三))."""
+    monkeypatch.setattr(wf.app.state.settings, "process_version", "v1")
+    old = await wf.to_state("under_audit")
+    monkeypatch.setattr(wf.app.state.settings, "process_version", "v2")
+    new = await wf.to_state("under_audit")
+    assert ((await wf.get(old))["process_version"], (await wf.get(new))["process_version"]) == ("v1", "v2")
+
+    r = await wf.act(old, "submit_to_government", "league")
+    assert r.status_code == 403 and r.json()["errors"][0]["code"] == "wrong_role"
+    assert (await wf.must(old, "submit_to_government", "st"))["state"] == "submitted_to_government"
+
+    before = await wf.get(new)
+    r = await wf.act(new, "submit_to_government", "league")  # the department's audit agreement comes first
+    assert r.status_code == 409 and r.json()["reasons"] == [{
+        "code": "awaiting_cosigner", "reason": "submit_to_government is a joint act signed by st_department then "
+                                               "league_government: waiting for st_department first"}]
+    assert (await wf.get(new))["version"] == before["version"]
+    signed = await wf.must(new, "submit_to_government", "st", {"comment": "审核同意"})
+    assert (signed["state"], signed["version"], signed["joint"]["awaiting"]) == (
+        "under_audit", before["version"] + 1, ["league_government"])
+    r = await wf.act(new, "submit_to_government", "st")
+    assert r.status_code == 409 and r.json()["reasons"][0]["code"] == "already_signed"
+    stale = await wf.act(new, "submit_to_government", "league", etag=before["etag"])  # the ETag before the signature
+    assert stale.status_code == 412
+
+    league = (await wf.client.get(f"/applications/{new}/actions", headers=wf.h("league"))).json()
+    assert "submit_to_government" in {a["name"] for a in league["possible"]}
+    st = (await wf.client.get(f"/applications/{new}/actions", headers=wf.h("st"))).json()
+    assert next(a for a in st["impossible"] if a["name"] == "submit_to_government")["reasons"] == [
+        {"code": "already_signed", "reason": "st_department has signed submit_to_government; waiting for "
+                                             "league_government"}]
+    done = await wf.must(new, "submit_to_government", "league")
+    assert (done["state"], done["joint"]) == ("submitted_to_government", None)
+    assert (await wf.client.get("/process?version=v1")).json()["version"] == "v1"
+
+
+def test_a_joint_transition_is_checked_at_load() -> None:
+    broken = json.loads(json.dumps(V1))
+    t = next(t for t in broken["transitions"] if t["name"] == "submit_to_government")
+    t["joint"] = ["st_department", "league_government"]  # but only the department is granted
+    with pytest.raises(ValidationError, match="the roles granted must be the joint roles"):
+        ProcessDefinition.model_validate(broken)
+    t["grants"].append({"role": "league_government", "from": ["under_audit"]})
+    t["joint"] = ["st_department"]
+    with pytest.raises(ValidationError, match="two or more distinct roles"):
+        ProcessDefinition.model_validate(broken)
 
 
 async def test_process_endpoints_default_to_the_configured_version(wf: Workflow, tmp_path: Path,

@@ -51,7 +51,10 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
     "submit_revision":                 ("revising",    (401, 403, 200, 403, 403, 403, 403, 403, 403, 403)),
     "start_next_round":                ("revised",     (401, 403, 403, 403, 200, 403, 403, 403, 403, 403)),
     "start_audit":                     ("recommended", (401, 403, 403, 403, 200, 403, 403, 403, 403, 403)),
-    "submit_to_government":            ("audit",       (401, 403, 403, 403, 200, 403, 403, 403, 403, 403)),
+    # a joint act (process v2, 002 art. 6(三)): the department signs first (the league is 409 until then),
+    # then the applicant league submits (the department, having signed, is 409)
+    "submit_to_government":            ("audit",       (401, 403, 409, 403, 200, 403, 403, 403, 403, 403)),
+    "submit_to_government (league)":   ("audit+st",    (401, 403, 200, 403, 409, 403, 403, 403, 403, 403)),
     "approve":                         ("government",  (401, 403, 403, 403, 403, 403, 403, 200, 403, 403)),
     "reject (audit)":                  ("audit",       (401, 403, 403, 403, 200, 403, 403, 403, 403, 403)),
     "reject (government)":             ("government",  (401, 403, 403, 403, 403, 403, 403, 200, 403, 403)),
@@ -104,6 +107,10 @@ async def _prepare(wf: Workflow, state: str) -> int:
                 assert (await wf.upload(app_id, item, b"%PDF-1.7 revised")).status_code == 201
         if state == "revised":
             await wf.must(app_id, "submit_revision", "league")
+        return app_id
+    if state == "audit+st":
+        app_id = await wf.to_state("under_audit")
+        await wf.must(app_id, "submit_to_government", "st")
         return app_id
     return await wf.to_state({"recommended": "recommended", "audit": "under_audit",
                               "government": "submitted_to_government"}[state])

@@ -58,6 +58,21 @@ class Eligibility(BaseModel):
     result: dict[str, Any] | None = Field(None, description="scoring's answer: conditions C1–C7 and attested ones")
 
 
+class Signature(BaseModel):
+    role: str
+    sub: str
+    at: dt.datetime
+    comment: str | None = None
+
+
+class JointSignatures(BaseModel):
+    """A joint transition signed so far in the current state (002 art. 6(三)), and who is still to sign."""
+
+    transition: str
+    signatures: list[Signature]
+    awaiting: list[str] = Field(description="the roles still to sign, in order; the last one's call moves the state")
+
+
 class Application(BaseModel):
     id: int
     zone_code: str
@@ -75,6 +90,8 @@ class Application(BaseModel):
     zone_at_intent: dict[str, Any] = Field(description="the park as the register had it at the same moment")
     eligibility: Eligibility = Field(description="scoring's advice, asked at creation and again at the intent")
     decision: dict[str, Any] | None
+    joint: JointSignatures | None = Field(None, description="a joint transition in progress: who signed, who is "
+                                          "awaited (process v2: submit_to_government)")
     experts: list[str] = Field(description="the panel (token subs of the assigned experts)")
     created_by: str
     created_at: dt.datetime
@@ -93,7 +110,8 @@ class ApplicationPage(BaseModel):
 
 
 class Reason(BaseModel):
-    code: str = Field(description="wrong_state, wrong_role, or the failing guard's name")
+    code: str = Field(description="wrong_state, wrong_role, already_signed / awaiting_cosigner (a joint "
+                      "transition), or the failing guard's name")
     reason: str
 
 

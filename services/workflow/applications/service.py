@@ -17,8 +17,10 @@ from services.workflow.applications.schemas import (
     Actions,
     ApplicationCreate,
     ImpossibleAction,
+    JointSignatures,
     PossibleAction,
     Reason,
+    Signature,
     Task,
     Tasks,
 )
@@ -69,11 +71,30 @@ def out(app: Application, experts: Sequence[str], now: dt.datetime | None = None
         proposed_name=app.proposed_name, proposed_name_en=app.proposed_name_en, state=app.state,  # type: ignore[arg-type]
         round=app.round, process_version=app.process_version, version=app.version, etag=etag(app),
         status_at_intent=app.status_at_intent, zone_at_intent=app.zone_at_intent,
-        eligibility=app.eligibility, decision=app.decision, experts=list(experts),  # type: ignore[arg-type]
+        eligibility=app.eligibility, decision=app.decision, joint=joint_out(app),  # type: ignore[arg-type]
+        experts=list(experts),
         created_by=app.created_by, created_at=app.created_at, updated_at=app.updated_at,
         state_entered_at=app.state_entered_at, due_at=app.due_at,
         overdue=app.closed_at is None and app.due_at is not None and app.due_at < now,
         intent_submitted_at=app.intent_submitted_at, closed_at=app.closed_at)
+
+
+def signed(app: Application) -> dict[str, tuple[str, ...]]:
+    """The roles that signed each joint transition in the application's current state."""
+    j = app.joint_signatures
+    if not j or j.get("state") != app.state:
+        return {}
+    return {j["transition"]: tuple(s["role"] for s in j["signatures"])}
+
+
+def joint_out(app: Application) -> JointSignatures | None:
+    j = app.joint_signatures
+    if not j or j.get("state") != app.state:
+        return None
+    t = definition(app.process_version).transition(j["transition"])
+    done = {s["role"] for s in j["signatures"]}
+    return JointSignatures(transition=j["transition"], signatures=[Signature(**s) for s in j["signatures"]],
+                           awaiting=[r.value for r in t.joint if r.value not in done] if t else [])
 
 
 # ------------------------------------------------------------------------------------- create
@@ -164,7 +185,7 @@ def context_of(p: ProcessDefinition, app: Application, experts: Sequence[str], m
     return GuardContext(state=app.state, round=app.round, required_items=p.required_items,
                         revised_items=p.revised_items, materials=repo.facts(materials), experts=frozenset(experts),
                         opinions=frozenset(o.expert_sub for o in opinions), min_experts=p.min_experts,
-                        revision_baseline=app.revision_baseline)
+                        revision_baseline=app.revision_baseline, signed=signed(app))
 
 
 async def guard_context(session: AsyncSession, p: ProcessDefinition, app: Application,

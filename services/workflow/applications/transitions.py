@@ -37,7 +37,14 @@ from services.workflow.clients.registry import RegistryClient
 from services.workflow.clients.scoring import ScoringClient
 from services.workflow.guards import READS, latest_versions
 from services.workflow.models import Application, Material, Opinion, OutboxMessage, PanelConclusion
-from services.workflow.process import ProcessDefinition, TransitionDef, definition, definitions, refusals
+from services.workflow.process import (
+    ProcessDefinition,
+    TransitionDef,
+    awaiting,
+    definition,
+    definitions,
+    refusals,
+)
 from services.workflow.settings import Settings
 from services.workflow.subscriptions import service as subscriptions
 from shared.auth import Principal, Role
@@ -180,6 +187,26 @@ def check_at_intent(zone: dict[str, Any] | None, zone_code: str, settings: Setti
     check_applicable(zone, settings)
 
 
+async def _sign(session: AsyncSession, app: Application, t: TransitionDef, principal: Principal,
+                body: TransitionRequest, now: dt.datetime, documents: list[dict[str, Any]]) -> None:
+    """One signature of a joint transition that is not the last (002 art. 6(三): the department's audit
+    agreement before the league's submission): kept on the application and in the audit chain. The state
+    does not change, so there is no registry event and no callback (those announce state changes)."""
+    current = app.joint_signatures if (app.joint_signatures or {}).get("state") == app.state else None
+    signatures = [*(current or {}).get("signatures", []),
+                  {"role": principal.role.value, "sub": principal.sub, "at": now.isoformat(), "comment": body.comment}]
+    app.joint_signatures = {"state": app.state, "transition": t.name, "signatures": signatures}  # a new value
+    app.version += 1
+    app.updated_at = now
+    done = {x["role"] for x in signatures}
+    given = {k: (v.isoformat() if isinstance(v, dt.date) else v)
+             for k in DATA_FIELDS if (v := getattr(body, k)) is not None}
+    await audit.append(session, app, principal, t.name, from_state=app.state, to_state=app.state,
+                       comment=body.comment, documents=documents, flush=False,
+                       data={"joint": "signed", "awaiting": [r.value for r in t.joint if r.value not in done],
+                             **given})
+
+
 async def take(session: AsyncSession, request: Request, principal: Principal, application_id: int, name: str,
                body: TransitionRequest) -> tuple[Application, list[str]]:
     """Take transition `name` on the application; returns it (changed) and its panel."""
@@ -195,7 +222,8 @@ async def take(session: AsyncSession, request: Request, principal: Principal, ap
                                                                       location="path")])
     check_if_match(request, etag(app))
     materials, opinions = await guard_rows(session, app, _reads(t))
-    found = refusals(p, t, principal.role.value, context_of(p, app, experts, materials, opinions))
+    ctx = context_of(p, app, experts, materials, opinions)
+    found = refusals(p, t, principal.role.value, ctx)
     if found:
         status = 409 if any(r.status == 409 for r in found) else 403
         raise Problem(status, "transition-refused",
@@ -212,6 +240,10 @@ async def take(session: AsyncSession, request: Request, principal: Principal, ap
     now = utcnow()
     from_state = app.state
     documents = _documents(p, t.effects.documents, materials, opinions)
+    if t.joint and len(awaiting(t, ctx)) > 1:  # a signature before the last: recorded, the state stays
+        await _sign(session, app, t, principal, body, now, documents)
+        return app, experts
+    joint_signed = (app.joint_signatures or {}).get("signatures") if t.joint else None
     if t.effects.round == "next":
         app.round += 1
     if t.effects.registry_event == "applying":
@@ -229,6 +261,7 @@ async def take(session: AsyncSession, request: Request, principal: Principal, ap
     message_id = str(uuid.uuid4())
     event = _registry_event(t, app, principal, body, message_id)
     app.state = t.to.value
+    app.joint_signatures = None  # signatures belong to the state they were given in
     app.version += 1
     app.updated_at = app.state_entered_at = now
     app.due_at = due_at(p, app.state, now, settings)
@@ -248,6 +281,8 @@ async def take(session: AsyncSession, request: Request, principal: Principal, ap
         app.eligibility = at_intent.eligibility
         audit_data["status_at_intent"] = app.status_at_intent
         audit_data["eligibility"] = app.eligibility["status"]
+    if joint_signed:
+        audit_data["joint_signatures"] = [{"role": x["role"], "sub": x["sub"]} for x in joint_signed]
     if event is not None:
         enqueue(session, OutboxMessage, aggregate=f"application:{app.id}", destination="registry", method="POST",
                 path=f"/zones/{app.zone_code}/events", body=event, message_id=message_id)
