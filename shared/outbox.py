@@ -17,6 +17,8 @@ Rules it implements:
   `max_attempts` or `retry_window` is exhausted → `dead`; any other status → `dead` at once, with the
   peer's answer (its problem body) in `last_error`. One 4xx is transient by the Idempotency-Key
   contract and is retried: 409 `idempotency-key-in-flight` (an earlier attempt still running there).
+- The retry window is counted from the enqueue, or from the latest `replay()` (`replayed_at`): a
+  message replayed after its window ran out gets a whole window again, not one attempt.
 - The dispatcher's own backoff does the retrying: give it peer clients with `retries=0` (a client
   with retries adds its short in-call retries first, which is harmless but slower to give up).
 - Delivery is at least once: a worker that dies or outlives its lease lets another worker send the
@@ -50,6 +52,7 @@ from sqlalchemy import (
     Text,
     and_,
     exists,
+    func,
     literal_column,
     or_,
     select,
@@ -109,6 +112,7 @@ class OutboxMessageMixin:
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    replayed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)  # restarts the window
 
 
 def enqueue(session: AsyncSession, model: type[Any], *, aggregate: str, destination: str, method: str,
@@ -135,16 +139,19 @@ async def list_dead(session: AsyncSession, model: type[Any], *, destination: str
 
 
 async def replay(session: AsyncSession, model: type[Any], message_id: str) -> Any | None:
-    """Put a dead message back to pending, due now, attempts reset (body unchanged, same id).
-    Returns the message, or None when no dead message has this id. The caller commits."""
+    """Put a dead message back to pending, due now, attempts reset and the retry window restarted
+    (`replayed_at`; body unchanged, same id). Returns the message, or None when no dead message has
+    this id. The caller commits."""
     message = (await session.execute(
         select(model).where(model.id == message_id, model.state == DEAD).with_for_update()
     )).scalar_one_or_none()
     if message is None:
         return None
+    now = utcnow()
     message.state = PENDING
     message.attempts = 0
-    message.next_attempt_at = utcnow()
+    message.next_attempt_at = now
+    message.replayed_at = now  # the retry window starts again
     message.lease_until = None
     await session.flush()
     return message
@@ -174,7 +181,7 @@ class Claimed:
     path: str
     body: Any
     attempts: int
-    created_at: dt.datetime
+    window_start: dt.datetime  # where the retry window starts: the latest replay, else the enqueue
     deadline: float = 0.0  # event-loop time by which the delivery must end (90 % of the lease)
 
 
@@ -186,8 +193,8 @@ class Dispatcher:
     """Claims due messages in batches and delivers them to `peers[destination]`.
 
     Deliveries of one batch run concurrently (at most `concurrency` at once); a batch never holds two
-    messages of one aggregate. `max_attempts` and `retry_window` (seconds since enqueue) bound the
-    retries; None disables either."""
+    messages of one aggregate. `max_attempts` and `retry_window` (seconds since the enqueue or the
+    latest replay) bound the retries; None disables either."""
 
     def __init__(
         self,
@@ -246,7 +253,7 @@ class Dispatcher:
             .where(m.seq.in_(candidates.scalar_subquery()))
             .values(lease_until=now + self.lease, leased_by=self.worker_id, attempts=m.attempts + 1)
             .returning(m.seq, m.id, m.aggregate, m.destination, m.method, m.path, m.body, m.attempts,
-                       m.created_at)
+                       func.coalesce(m.replayed_at, m.created_at).label("window_start"))
             .execution_options(synchronize_session=False)
         )
         deadline = asyncio.get_running_loop().time() + self.lease.total_seconds() * 0.9
@@ -328,7 +335,7 @@ class Dispatcher:
     def _may_retry(self, message: Claimed) -> bool:
         if self.max_attempts is not None and message.attempts >= self.max_attempts:
             return False
-        return not (self.retry_window is not None and utcnow() - message.created_at >= self.retry_window)
+        return not (self.retry_window is not None and utcnow() - message.window_start >= self.retry_window)
 
     def backoff(self, attempts: int, retry_after: float | None = None) -> float:
         """Seconds until the next attempt: `Retry-After` when given (capped), else full jitter."""

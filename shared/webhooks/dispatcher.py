@@ -58,7 +58,7 @@ class ClaimedDelivery:
     event_type: str
     body: str
     attempts: int
-    created_at: dt.datetime
+    window_start: dt.datetime  # where the retry window starts: the latest replay, else the fan-out
     url: str
     secrets: tuple[str, ...]
     deadline: float
@@ -154,9 +154,8 @@ class WebhookDispatcher(Dispatcher):
             .where(m.seq.in_(candidates.scalar_subquery()))
             .values(lease_until=now + self.lease, leased_by=self.worker_id, attempts=m.attempts + 1,
                     last_attempt_at=now)
-            # created_at: where the retry window starts (the last replay, else the fan-out)
             .returning(m.seq, m.id, m.webhook_id, m.subscription_id, m.event_type, m.body, m.attempts,
-                       func.coalesce(m.replayed_at, m.created_at).label("created_at"))
+                       func.coalesce(m.replayed_at, m.created_at).label("window_start"))
             .execution_options(synchronize_session=False)
         )
         deadline = asyncio.get_running_loop().time() + self.lease.total_seconds() * 0.9

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import pytest
 import uvicorn
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.db import Database, make_metadata, utcnow
@@ -314,6 +314,55 @@ async def test_retries_end_in_dead_letter(db: Database, receiver: Receiver) -> N
     assert [(r.state, r.attempts, r.last_status) for r in dead] == [("dead", 3, 503), ("dead", 3, 503),
                                                                     ("dead", 1, 503)]
     assert json.loads(dead[0].last_error)["detail"] == "down"
+
+
+async def backdate(db: Database, message_id: str, **times: dt.timedelta) -> None:
+    """Move a message's timestamps (created_at, replayed_at …) that far into the past."""
+    now = utcnow()
+    async with db.transaction(write=True) as session:
+        await session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id)
+                              .values(**{column: now - ago for column, ago in times.items()}))
+
+
+async def test_replay_restarts_the_retry_window(db: Database, receiver: Receiver) -> None:
+    hour = dt.timedelta(hours=1)
+    receiver.script("/late", *[(503, {}, {"status": 503, "detail": "down"})] * 3)
+    message = await add(db, "application:23", "/late", 0)
+    await backdate(db, message, created_at=2 * hour)  # enqueued two hours ago: its window is over
+    async with peer_for(receiver.url) as peer:
+        d = dispatcher(db, peer, max_attempts=None, retry_window=hour)
+        assert await d.run_once() == 1
+        (row,) = await rows(db, "application:23")
+        assert (row.state, row.attempts, row.replayed_at) == ("dead", 1, None)  # dead by the window
+
+        before = utcnow()
+        async with db.transaction(write=True) as session:
+            replayed = await replay(session, OutboxMessage, message)
+            assert replayed is not None and replayed.replayed_at >= before
+        # a transient failure after the replay is retried: the window counts from the replay now
+        assert await d.run_once() == 1
+        (row,) = await rows(db, "application:23")
+        assert (row.state, row.attempts, row.last_status) == ("pending", 1, 503)
+        assert row.replayed_at >= before and row.created_at <= before - 2 * hour  # the enqueue time is kept
+
+        # once the window counted from the replay has passed too, the next transient failure is the last
+        await backdate(db, message, created_at=3 * hour, replayed_at=2 * hour)
+
+        async def settled() -> bool:
+            return bool((await rows(db, "application:23"))[0].state != "pending")
+
+        await drain(d, settled)
+        (row,) = await rows(db, "application:23")
+        assert (row.state, row.attempts, row.last_status) == ("dead", 2, 503)
+
+        # a second replay starts a new window again; the peer is back
+        async with db.transaction(write=True) as session:
+            assert await replay(session, OutboxMessage, message) is not None
+        await drain(d, lambda: receiver.count() == 1)
+    (row,) = await rows(db, "application:23")
+    assert (row.state, row.attempts, row.last_status) == ("delivered", 1, 200)
+    assert utcnow() - row.replayed_at < dt.timedelta(minutes=1)  # the latest replay, not the backdated one
+    assert [k for _, k, _ in receiver.arrivals] == [message] * 4
 
 
 async def test_retry_after_is_respected(db: Database, receiver: Receiver) -> None:
