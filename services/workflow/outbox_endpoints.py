@@ -1,6 +1,7 @@
 """The dead-letter list of the outbox and its replay (shared/outbox.py): a message the registry refused
 (a 4xx other than a transient one) or that kept failing past the retry window blocks the rest of its
-application's messages until the S&T Department replays it (same id, same body)."""
+application's messages until the S&T Department replays it (same id, same body; `replayed_at` records
+the replay, from which the retry window counts again)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ MessageId = Annotated[str, Path(pattern=r"^[0-9a-f\-]{36}$", description="the me
 def delivery(m: OutboxMessage) -> Delivery:
     return Delivery(id=m.id, seq=m.seq, destination=m.destination, method=m.method, path=m.path, body=m.body,
                     state=m.state, attempts=m.attempts, last_status=m.last_status, last_error=m.last_error,
-                    next_attempt_at=m.next_attempt_at, created_at=m.created_at, delivered_at=m.delivered_at)
+                    next_attempt_at=m.next_attempt_at, created_at=m.created_at, delivered_at=m.delivered_at,
+                    replayed_at=m.replayed_at)
 
 
 @router.get("/outbox/dead", response_model=list[Delivery], summary="Dead messages, oldest first (st_department)")

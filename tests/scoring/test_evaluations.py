@@ -276,7 +276,8 @@ async def test_proposals_of_art_15_and_their_one_decision(services: Services) ->
     again = await svc.scoring.post(f"/proposals/{target['id']}/decision", json={"decision": "dismissed"},
                                    headers=svc.headers(ST))
     assert again.status_code == 409 and again.json()["code"] == "proposal-decided"
-    await wait_delivered(svc, target["id"])
+    delivered = await wait_delivered(svc, target["id"])
+    assert (delivered["id"], delivered["replayed_at"]) == (event_id, None)  # never replayed
     assert (await svc.registry.get(f"/zones/{zone}")).json()["status"] == "rectification"
     history = (await svc.registry.get(f"/zones/{zone}/history")).json()
     ours = [e for e in history.get("events", history.get("items", [])) if e.get("event_id") == event_id]

@@ -147,7 +147,7 @@ async def test_dead_message_blocks_its_application_until_replayed(wf: Workflow) 
     while await wf.deliver():
         pass
     dead = (await wf.client.get("/outbox/dead", headers=wf.h("st"))).json()
-    assert [(d["state"], d["last_status"]) for d in dead] == [("dead", 404)]
+    assert [(d["state"], d["last_status"], d["replayed_at"]) for d in dead] == [("dead", 404, None)]
     listed = (await wf.client.get(f"/applications/{app_id}/deliveries", headers=wf.h("st"))).json()
     states = [d["state"] for d in listed]
     assert states == ["dead", "pending"]  # the withdrawal waits behind the dead intent
@@ -155,6 +155,9 @@ async def test_dead_message_blocks_its_application_until_replayed(wf: Workflow) 
     await execute_raw(wf.url, f"UPDATE outbox_messages SET path = '/zones/{zone}/events' WHERE id = '{dead[0]['id']}'")
     replayed = await wf.client.post(f"/outbox/{dead[0]['id']}/replay", headers=wf.h("st"))
     assert replayed.status_code == 200 and replayed.json()["state"] == "pending"
+    assert replayed.json()["replayed_at"] is not None  # the retry window counts from here again
+    listed = (await wf.client.get(f"/applications/{app_id}/deliveries", headers=wf.h("st"))).json()
+    assert [d["replayed_at"] for d in listed] == [replayed.json()["replayed_at"], None]
     assert (await wf.client.post(f"/outbox/{dead[0]['id']}/replay", headers=wf.h("st"))).status_code == 404
     while await wf.deliver():
         pass

@@ -96,4 +96,5 @@ async def deliveries(proposal_id: ProposalId, session: SessionDep, principal: Re
              if d is not None and m.id == d.event_id]
     return {"items": [{"id": m.id, "state": m.state, "attempts": m.attempts, "last_status": m.last_status,
                        "last_error": m.last_error, "created_at": m.created_at.isoformat(),
-                       "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None} for m in items]}
+                       "delivered_at": m.delivered_at.isoformat() if m.delivered_at else None,
+                       "replayed_at": m.replayed_at.isoformat() if m.replayed_at else None} for m in items]}

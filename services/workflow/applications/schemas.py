@@ -167,3 +167,4 @@ class Delivery(BaseModel):
     next_attempt_at: dt.datetime
     created_at: dt.datetime
     delivered_at: dt.datetime | None
+    replayed_at: dt.datetime | None  # the latest replay: the retry window counts from here (else created_at)
