@@ -9,6 +9,7 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -71,6 +72,102 @@ async def test_tasks_and_lists_overdue_first(wf: Workflow) -> None:
     assert [a["id"] for a in page["items"] + rest["items"]] == [draft, intent_late, intent, review, other]
     assert rest["next_cursor"] is None
     assert (await wf.client.get("/applications?cursor=forged", headers=wf.h("st"))).status_code == 422
+
+
+async def _queue(wf: Workflow, actor: str) -> dict[int, dict[str, Any]]:
+    r = await wf.client.get("/tasks", headers=wf.h(actor))
+    assert r.status_code == 200, r.text
+    return {t["application"]["id"]: t for t in r.json()["items"]}
+
+
+async def _possible(wf: Workflow, app_id: int, actor: str) -> list[str]:
+    """The forward transitions /actions says the actor may take now (exits are not queue work)."""
+    body = (await wf.client.get(f"/applications/{app_id}/actions", headers=wf.h(actor))).json()
+    return [a["name"] for a in body["possible"] if a["name"] not in ("reject", "withdraw", "not_recommend")]
+
+
+async def test_queue_lists_only_the_steps_whose_guards_pass_and_else_what_blocks_them(wf: Workflow) -> None:
+    """A department officer's queue says what each application really waits for: an application under
+    review with an opinion outstanding is not offered as "recommend" but shown waiting for that expert;
+    the same for an intent without a panel, and for a league's draft without its materials or a revision
+    without new plans. As soon as the guard holds, the step is offered."""
+    no_panel = await wf.to_state("intent_submitted")
+    with_panel = await wf.to_state("intent_submitted")
+    await wf.assign(with_panel, "expert-a")
+    waiting = await wf.to_state("intent_submitted")
+    await wf.assign(waiting, "expert-a", "expert-b")
+    await wf.must(waiting, "start_expert_review", "st")
+    assert (await wf.opine(waiting, "expert_a")).status_code == 201
+    ready = await wf.to_state("under_expert_review")
+    assert (await wf.opine(ready, "expert_a", "revise")).status_code == 201
+    bare_draft = int((await wf.create())["id"])
+    full_draft = int((await wf.create())["id"])
+    await wf.upload_required(full_draft)
+
+    st = await _queue(wf, "st")
+    assert set(st) == {no_panel, with_panel, waiting, ready}  # each still the department's to move on
+    assert (st[waiting]["actions"], st[waiting]["blocked_by"]) == (
+        [], [{"code": "all_opinions_in", "reason": "opinions outstanding in round 1 from: expert-b"}])
+    assert st[waiting]["waiting_for"] == "under_expert_review: waiting — opinions outstanding in round 1 from: expert-b"
+    assert (st[no_panel]["actions"], [r["code"] for r in st[no_panel]["blocked_by"]]) == ([], ["experts_assigned"])
+    assert (st[with_panel]["actions"], st[with_panel]["blocked_by"]) == (["start_expert_review"], [])
+    assert st[with_panel]["waiting_for"] == "intent_submitted: start_expert_review"
+    assert (st[ready]["actions"], st[ready]["blocked_by"]) == (["recommend", "request_revision"], [])
+    for app_id, task in st.items():  # the queue and /actions agree
+        assert task["actions"] == await _possible(wf, app_id, "st"), app_id
+
+    league = await _queue(wf, "league")
+    assert (league[bare_draft]["actions"], [r["code"] for r in league[bare_draft]["blocked_by"]]) == (
+        [], ["required_materials_present"])
+    assert league[bare_draft]["waiting_for"].startswith("draft: waiting — missing materials: application_letter")
+    assert (league[full_draft]["actions"], league[full_draft]["blocked_by"]) == (["submit_intent"], [])
+
+    # the revision round: the league's step waits for new plans; the department's for nothing once revised
+    await wf.must(ready, "request_revision", "st", {"comment": "请修改"})
+    league = await _queue(wf, "league")
+    assert (league[ready]["actions"], [r["code"] for r in league[ready]["blocked_by"]]) == (
+        [], ["revised_plans_uploaded"])
+    assert ready not in await _queue(wf, "st")
+    for item in ("development_plan", "implementation_plan"):
+        assert (await wf.upload(ready, item, b"%PDF-1.7\n" + item.encode() + b" v2\n%%EOF\n")).status_code == 201
+    assert (await _queue(wf, "league"))[ready]["actions"] == ["submit_revision"]
+
+    assert (await wf.opine(waiting, "expert_b")).status_code == 201
+    assert (await _queue(wf, "st"))[waiting]["actions"] == ["recommend", "request_revision"]
+
+
+async def test_the_queue_reads_guard_rows_for_the_page_not_per_application(wf: Workflow) -> None:
+    """The number of statements behind GET /tasks does not grow with the number of applications."""
+    from sqlalchemy import event
+
+    engine = wf.app.state.db.engine.sync_engine
+    statements: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    async def queries(actor: str) -> int:
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            await _queue(wf, actor)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(statements)
+
+    for _ in range(2):
+        app_id = await wf.to_state("under_expert_review")
+        await wf.opine(app_id, "expert_a")
+    await wf.to_state("intent_submitted")
+    await wf.create()
+    few = await queries("st"), await queries("league")
+    for _ in range(3):
+        app_id = await wf.to_state("under_expert_review")
+        await wf.opine(app_id, "expert_a")
+        await wf.to_state("intent_submitted")
+        await wf.create()
+    assert len(await _queue(wf, "st")) == 9
+    assert (await queries("st"), await queries("league")) == few
 
 
 @pytest.fixture

@@ -137,6 +137,33 @@ async def waiting(session: AsyncSession, states: Sequence[str], *, league: str |
     return (await session.execute(query.order_by(*order).limit(1000))).scalars().all()
 
 
+async def material_facts_of(session: AsyncSession, ids: Iterable[int]) -> dict[int, tuple[MaterialFact, ...]]:
+    """Every material version of each application, as the guards read them (one query for a page)."""
+    wanted = list(ids)
+    out: dict[int, list[MaterialFact]] = {i: [] for i in wanted}
+    if wanted:
+        rows = await session.execute(select(Material.application_id, Material.item, Material.version, Material.round)
+                                     .where(Material.application_id.in_(wanted))
+                                     .order_by(Material.application_id, Material.item, Material.version))
+        for application_id, item, version, round_ in rows.tuples():
+            out[application_id].append(MaterialFact(item, version, round_))
+    return {i: tuple(facts) for i, facts in out.items()}
+
+
+async def opinion_subs_of(session: AsyncSession, ids: Iterable[int]) -> dict[int, frozenset[str]]:
+    """The experts who gave an opinion in each application's current round (one query for a page)."""
+    wanted = list(ids)
+    out: dict[int, set[str]] = {i: set() for i in wanted}
+    if wanted:
+        rows = await session.execute(select(Opinion.application_id, Opinion.expert_sub)
+                                     .join(Application, and_(Application.id == Opinion.application_id,
+                                                             Application.round == Opinion.round))
+                                     .where(Opinion.application_id.in_(wanted)))
+        for application_id, sub in rows.tuples():
+            out[application_id].add(sub)
+    return {i: frozenset(subs) for i, subs in out.items()}
+
+
 async def next_material_version(session: AsyncSession, application_id: int, item: str) -> int:
     current = (await session.execute(select(func.max(Material.version)).where(
         Material.application_id == application_id, Material.item == item))).scalar_one()

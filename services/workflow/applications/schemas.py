@@ -142,8 +142,10 @@ class Actions(BaseModel):
 
 class Task(BaseModel):
     application: Application
-    waiting_for: str = Field(description="what the caller is expected to do")
-    actions: list[str]
+    waiting_for: str = Field(description="what the caller is expected to do, or what its next step waits for")
+    actions: list[str] = Field(description="the caller's forward transitions whose guards pass now")
+    blocked_by: list[Reason] = Field(default_factory=list,
+                                     description="when no action is possible yet: why (the guards' reasons)")
     due_at: dt.datetime | None
     overdue: bool
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,9 +29,17 @@ from services.workflow.applications.schemas import Application as ApplicationOut
 from services.workflow.audit import service as audit
 from services.workflow.clients.registry import RegistryClient
 from services.workflow.clients.scoring import ScoringClient
-from services.workflow.guards import GuardContext
+from services.workflow.guards import READS, GuardContext
 from services.workflow.models import Application, Material, Opinion
-from services.workflow.process import ProcessDefinition, deadline_days, definition, definitions, refusals
+from services.workflow.process import (
+    ProcessDefinition,
+    Refusal,
+    TransitionDef,
+    deadline_days,
+    definition,
+    definitions,
+    refusals,
+)
 from services.workflow.settings import Settings
 from services.workflow.subscriptions import service as subscriptions
 from shared.auth import Principal, Role
@@ -216,7 +225,15 @@ async def actions(session: AsyncSession, principal: Principal, app: Application,
 async def tasks(session: AsyncSession, principal: Principal) -> Tasks:
     """What is waiting for the caller, earliest deadline (so overdue) first: a league government's own
     applications where it acts, an expert's panels without its opinion this round, the department's and
-    the government's queues. Observers act on nothing."""
+    the government's queues. Observers act on nothing.
+
+    An application is in the caller's queue when the caller has a forward transition from its state;
+    `actions` are only those whose guards pass now (the guards of /actions and of the transition
+    itself). When none passes, the application stays in the queue with no action: `blocked_by` gives
+    the guards' reasons and `waiting_for` says what it waits for (e.g. the opinions outstanding from
+    expert-a). It is not left out because the step and its deadline are still the caller's: the
+    department organises the review and chases its panel, a league completes its own materials. The
+    guards' rows are read for the whole page at once (one query for materials, one for opinions)."""
     access.check_role(principal)
     role = principal.role.value
     now = utcnow()
@@ -230,14 +247,41 @@ async def tasks(session: AsyncSession, principal: Principal) -> Tasks:
             for a in rows])
     states = sorted({s for p in definitions().values() for s in p.forward_states(role)})
     league = principal.league_code if principal.role == Role.league_government else None
-    rows = await repo.waiting(session, states, league=league)
-    panels = await repo.experts_of(session, [a.id for a in rows])
+    steps = {a.id: (a, _forward_steps(definition(a.process_version), a.state, role))
+             for a in await repo.waiting(session, states, league=league)}
+    steps = {i: (a, ts) for i, (a, ts) in steps.items() if ts}
+    reads = {i: frozenset().union(*(READS[g] for t in ts for g in t.guards)) for i, (_, ts) in steps.items()}
+    panels = await repo.experts_of(session, list(steps))
+    materials = await repo.material_facts_of(session, [i for i, r in reads.items() if "materials" in r])
+    opinions = await repo.opinion_subs_of(session, [i for i, r in reads.items() if "opinions" in r])
     items = []
-    for a in rows:
+    for a, forward in steps.values():
         p = definition(a.process_version)
-        names = [t.name for t in p.transitions if t.kind == "forward" and role in t.roles_from(a.state)]
-        if not names:
-            continue
-        items.append(Task(application=out(a, panels[a.id], now), waiting_for=f"{a.state}: " + ", ".join(names),
-                          actions=names, due_at=a.due_at, overdue=a.due_at is not None and a.due_at < now))
+        ctx = replace(context_of(p, a, panels[a.id], (), ()), materials=materials.get(a.id, ()),
+                      opinions=opinions.get(a.id, frozenset()))
+        names, blocked = _takeable(p, forward, role, ctx)
+        waiting_for = (f"{a.state}: " + ", ".join(names) if names
+                       else f"{a.state}: waiting — " + "; ".join(r.reason for r in blocked))
+        items.append(Task(application=out(a, panels[a.id], now), waiting_for=waiting_for, actions=names,
+                          blocked_by=[] if names else [Reason(**r.as_dict()) for r in blocked],
+                          due_at=a.due_at, overdue=a.due_at is not None and a.due_at < now))
     return Tasks(role=role, items=items)
+
+
+def _forward_steps(p: ProcessDefinition, state: str, role: str) -> list[TransitionDef]:
+    """The forward transitions `role` may take from `state` (guards not yet asked)."""
+    return [t for t in p.transitions if t.kind == "forward" and role in t.roles_from(state)]
+
+
+def _takeable(p: ProcessDefinition, forward: Sequence[TransitionDef], role: str, ctx: GuardContext
+              ) -> tuple[list[str], list[Refusal]]:
+    """The names of the transitions whose guards pass now, and the distinct reasons of the others."""
+    names: list[str] = []
+    blocked: dict[tuple[str, str], Refusal] = {}
+    for t in forward:
+        reasons = refusals(p, t, role, ctx)
+        if reasons:
+            blocked.update(((r.code, r.reason), r) for r in reasons)
+        else:
+            names.append(t.name)
+    return names, list(blocked.values())
