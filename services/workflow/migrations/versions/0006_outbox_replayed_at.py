@@ -2,8 +2,8 @@
 message replayed after its window ran out is retried for a whole window instead of dying at its first
 transient failure
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 """
 from collections.abc import Sequence
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import shared.db
 
-revision: str = '0005'
-down_revision: str | None = '0004'
+revision: str = '0006'
+down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
