@@ -66,6 +66,7 @@ from sqlalchemy.sql.expression import ColumnClause
 from shared.db import Database, PortableJSON, UTCDateTime, utcnow
 from shared.logging import request_id_var
 from shared.peers import is_in_flight, retry_after_seconds
+from shared.rows import Adds
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 # States inlined as SQL literals in the claim, so PostgreSQL's generic plans can use the partial indexes.
@@ -115,7 +116,7 @@ class OutboxMessageMixin:
     replayed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)  # restarts the window
 
 
-def enqueue(session: AsyncSession, model: type[Any], *, aggregate: str, destination: str, method: str,
+def enqueue(session: AsyncSession | Adds, model: type[Any], *, aggregate: str, destination: str, method: str,
             path: str, body: Any, message_id: str | None = None) -> str:
     """Add a message in the caller's transaction (no flush, no commit); returns its id."""
     json.dumps(body)  # fail here, in the caller's request, rather than at flush

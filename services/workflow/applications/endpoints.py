@@ -19,10 +19,11 @@ from services.workflow.applications.schemas import (
     Tasks,
     TransitionRequest,
 )
+from services.workflow.applications.store import TransitionStore
 from services.workflow.models import OutboxMessage
 from services.workflow.outbox_endpoints import delivery
 from shared.auth import Principal, Role, current_principal, require_roles
-from shared.db import SessionDep, utcnow
+from shared.db import Database, SessionDep, utcnow
 from shared.http import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from shared.outbox import deliveries
 from shared.problems import Problem, problem_responses
@@ -74,9 +75,13 @@ async def list_applications(
 
 
 @router.get("/applications/{application_id}", response_model=Application, summary="One application (ETag)")
-async def get_application(application_id: ApplicationId, response: Response, session: SessionDep,
+async def get_application(application_id: ApplicationId, request: Request, response: Response,
                           principal: Caller) -> Application:
-    app, experts = await service.readable(session, principal, application_id)
+    # the platforms read an application before every command (its ETag): one statement on the driver
+    db: Database = request.app.state.db
+    async with db.driver_connection() as driver:
+        app, experts = await TransitionStore(driver, db.dialect).readable(principal, application_id,
+                                                                          for_update=False)
     response.headers["ETag"] = service.etag(app)
     return service.out(app, experts)
 

@@ -26,12 +26,11 @@ from services.workflow.applications.service import (
     context_of,
     due_at,
     etag,
-    guard_rows,
     local_date,
-    readable,
     settings_of,
     today,
 )
+from services.workflow.applications.store import TransitionStore
 from services.workflow.audit import service as audit
 from services.workflow.clients.registry import RegistryClient
 from services.workflow.clients.scoring import ScoringClient
@@ -187,7 +186,7 @@ def check_at_intent(zone: dict[str, Any] | None, zone_code: str, settings: Setti
     check_applicable(zone, settings)
 
 
-async def _sign(session: AsyncSession, app: Application, t: TransitionDef, principal: Principal,
+async def _sign(store: TransitionStore, app: Application, t: TransitionDef, principal: Principal,
                 body: TransitionRequest, now: dt.datetime, documents: list[dict[str, Any]]) -> None:
     """One signature of a joint transition that is not the last (002 art. 6(三): the department's audit
     agreement before the league's submission): kept on the application and in the audit chain. The state
@@ -201,7 +200,7 @@ async def _sign(session: AsyncSession, app: Application, t: TransitionDef, princ
     done = {x["role"] for x in signatures}
     given = {k: (v.isoformat() if isinstance(v, dt.date) else v)
              for k in DATA_FIELDS if (v := getattr(body, k)) is not None}
-    await audit.append(session, app, principal, t.name, from_state=app.state, to_state=app.state,
+    await audit.append(store, app, principal, t.name, from_state=app.state, to_state=app.state,
                        comment=body.comment, documents=documents, flush=False,
                        data={"joint": "signed", "awaiting": [r.value for r in t.joint if r.value not in done],
                              **given})
@@ -211,7 +210,8 @@ async def take(session: AsyncSession, request: Request, principal: Principal, ap
                body: TransitionRequest) -> tuple[Application, list[str]]:
     """Take transition `name` on the application; returns it (changed) and its panel."""
     asked = await _at_intent_before_lock(request, principal, application_id, name)
-    app, experts = await readable(session, principal, application_id, for_update=True)
+    store = await TransitionStore.of(session)  # the statements below, on the driver (store.py)
+    app, experts = await store.readable(principal, application_id)
     p = definition(app.process_version)
     t = p.transition(name)
     if t is None:
@@ -221,7 +221,7 @@ async def take(session: AsyncSession, request: Request, principal: Principal, ap
                       f"{principal.role.value}.", errors=[field_error("name", "wrong role", "wrong_role",
                                                                       location="path")])
     check_if_match(request, etag(app))
-    materials, opinions = await guard_rows(session, app, _reads(t))
+    materials, opinions = await store.guard_rows(app, _reads(t))
     ctx = context_of(p, app, experts, materials, opinions)
     found = refusals(p, t, principal.role.value, ctx)
     if found:
@@ -241,7 +241,8 @@ async def take(session: AsyncSession, request: Request, principal: Principal, ap
     from_state = app.state
     documents = _documents(p, t.effects.documents, materials, opinions)
     if t.joint and len(awaiting(t, ctx)) > 1:  # a signature before the last: recorded, the state stays
-        await _sign(session, app, t, principal, body, now, documents)
+        await _sign(store, app, t, principal, body, now, documents)
+        await store.flush(app)
         return app, experts
     joint_signed = (app.joint_signatures or {}).get("signatures") if t.joint else None
     if t.effects.round == "next":
@@ -249,7 +250,7 @@ async def take(session: AsyncSession, request: Request, principal: Principal, ap
     if t.effects.registry_event == "applying":
         app.intent_submitted_at = now
     if t.effects.panel_conclusion is not None:
-        session.add(PanelConclusion(application_id=app.id, round=app.round, conclusion=t.effects.panel_conclusion,
+        store.add(PanelConclusion(application_id=app.id, round=app.round, conclusion=t.effects.panel_conclusion,
                                     comment=body.comment, recorded_by=principal.sub, recorded_at=now))
     given = {k: (v.isoformat() if isinstance(v, dt.date) else v)
              for k in DATA_FIELDS if (v := getattr(body, k)) is not None}
@@ -284,14 +285,16 @@ async def take(session: AsyncSession, request: Request, principal: Principal, ap
     if joint_signed:
         audit_data["joint_signatures"] = [{"role": x["role"], "sub": x["sub"]} for x in joint_signed]
     if event is not None:
-        enqueue(session, OutboxMessage, aggregate=f"application:{app.id}", destination="registry", method="POST",
+        enqueue(store, OutboxMessage, aggregate=f"application:{app.id}", destination="registry", method="POST",
                 path=f"/zones/{app.zone_code}/events", body=event, message_id=message_id)
         audit_data["registry_event_id"] = message_id
     webhook_id = new_webhook_id()  # one per state change, for every subscriber and every retry (§7)
     audit_data["webhook_id"] = webhook_id
-    # every write of the transition goes in the one flush at commit (the application's row is locked)
-    entry = await audit.append(session, app, principal, t.name, from_state=from_state, to_state=app.state,
+    # every write of the transition goes in the one flush below (the application's row is locked)
+    entry = await audit.append(store, app, principal, t.name, from_state=from_state, to_state=app.state,
                                comment=body.comment, data=audit_data, documents=documents, flush=False)
-    await subscriptions.announce(session, app, from_state=from_state, transition=t.name, principal=principal,
-                                 at=now, webhook_id=webhook_id, audit_seq=entry.seq)
+    await subscriptions.announce(store, app, from_state=from_state, transition=t.name, principal=principal,
+                                 at=now, webhook_id=webhook_id, audit_seq=entry.seq,
+                                 receivers=await store.receivers(app.league_code))
+    await store.flush(app)
     return app, experts

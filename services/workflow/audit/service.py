@@ -16,12 +16,13 @@ from services.workflow.audit import chain
 from services.workflow.models import Application, AuditEntry
 from shared.auth import Principal
 from shared.db import utcnow
+from shared.rows import Adds
 
 CSV_COLUMNS = ("seq", "at", "actor_sub", "actor_role", "action", "from_state", "to_state", "round", "comment",
                "data", "documents", "prev_hash", "entry_hash")
 
 
-async def append(session: AsyncSession, app: Application, principal: Principal, action: str, *,
+async def append(session: AsyncSession | Adds, app: Application, principal: Principal, action: str, *,
                  from_state: str | None = None, to_state: str | None = None, comment: str | None = None,
                  data: dict[str, Any] | None = None, documents: list[dict[str, Any]] | None = None,
                  flush: bool = True) -> AuditEntry:
@@ -40,6 +41,7 @@ async def append(session: AsyncSession, app: Application, principal: Principal, 
     session.add(entry)
     app.audit_head_seq, app.audit_head_hash = entry.seq, entry.entry_hash
     if flush:
+        assert isinstance(session, AsyncSession), "a collector of rows is flushed by its owner"
         await session.flush()
     return entry
 

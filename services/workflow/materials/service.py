@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.workflow.applications import repository as repo
 from services.workflow.applications.service import readable, settings_of
+from services.workflow.applications.store import TransitionStore
 from services.workflow.audit import service as audit
 from services.workflow.materials.rules import type_refusal
 from services.workflow.materials.schemas import ChecklistEntry, Materials, MaterialVersion
@@ -70,25 +71,26 @@ async def upload(session: AsyncSession, request: Request, principal: Principal, 
     if refusal is not None:
         raise Problem(415, "unsupported-material-type", f"The file was refused: {refusal}.",
                       errors=[field_error("file", refusal, "content-type")])
-    app, _ = await readable(session, principal, application_id, for_update=True)
+    store = await TransitionStore.of(session)  # on the driver, as a transition (applications/store.py)
+    app, _ = await store.readable(principal, application_id)
     p = definition(app.process_version)
     check_item(p, item)
     if app.state not in p.materials.upload_states:
         raise Problem(409, "materials-closed", f"Materials are uploaded while the application is "
                       f"{', '.join(p.materials.upload_states)}; it is {app.state}.", state=app.state)
     sha256 = hashlib.sha256(data).hexdigest()
-    version = await repo.next_material_version(session, app.id, item)
+    version = await store.next_material_version(app.id, item)
     now = utcnow()
     material = Material(application_id=app.id, item=item, version=version, round=app.round, filename=filename,
                         content_type=content_type, size=len(data), sha256=sha256, uploaded_by=principal.sub,
                         uploaded_at=now)
-    session.add(material)
+    store.add(material)
     app.version += 1
     app.updated_at = now
-    await audit.append(session, app, principal, "upload_material", data={"item": item, "filename": filename},
+    await audit.append(store, app, principal, "upload_material", data={"item": item, "filename": filename},
                        documents=[{"item": item, "version": version, "sha256": sha256, "size": len(data)}],
                        flush=False)
-    await session.flush()  # one flush: the material, the application's version and audit head, the entry
+    await store.flush(app)  # the application's version and audit head, the material, the entry
     await store_of(request).write(app.id, sha256, data)  # last: every check above has passed
     return material
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.workflow.applications import repository as repo
 from services.workflow.applications.service import readable
+from services.workflow.applications.store import TransitionStore
 from services.workflow.audit import service as audit
 from services.workflow.models import Application, ExpertAssignment, Opinion, PanelConclusion
 from services.workflow.panel.schemas import (
@@ -48,23 +49,26 @@ async def panel(session: AsyncSession, app: Application) -> Panel:
 
 
 async def assign(session: AsyncSession, principal: Principal, application_id: int, expert_sub: str) -> Panel:
-    """Put an expert on the panel (again, after a removal)."""
-    app, _ = await readable(session, principal, application_id, for_update=True)
+    """Put an expert on the panel (again, after a removal). The statements on the driver, as a
+    transition's (applications/store.py)."""
+    store = await TransitionStore.of(session)
+    app, _ = await store.readable(principal, application_id)
     _check_state(app, definition(app.process_version).expert_assignment_states, "Experts are assigned",
                  "assignment-closed")
-    row = await repo.assignment(session, app.id, expert_sub)
+    row = await store.assignment(app.id, expert_sub)
     now = utcnow()
     if row is not None and row.removed_at is None:
         raise Problem(409, "already-assigned", f"{expert_sub} is already on the panel.",
                       errors=[field_error("expert_sub", "already on the panel", "already-assigned")])
     if row is None:
-        session.add(ExpertAssignment(application_id=app.id, expert_sub=expert_sub, assigned_by=principal.sub,
-                                     assigned_at=now))
+        store.add(ExpertAssignment(application_id=app.id, expert_sub=expert_sub, assigned_by=principal.sub,
+                                   assigned_at=now))
     else:
         row.assigned_by, row.assigned_at, row.removed_by, row.removed_at = principal.sub, now, None, None
+        await store.update(row, ["assigned_by", "assigned_at", "removed_by", "removed_at"])
     _touch(app)
-    await audit.append(session, app, principal, "assign_expert", data={"expert_sub": expert_sub}, flush=False)
-    await session.flush()  # one flush: the row, the application's version and audit head, the entry
+    await audit.append(store, app, principal, "assign_expert", data={"expert_sub": expert_sub}, flush=False)
+    await store.flush(app)  # the application's version and audit head, the new rows
     return await panel(session, app)
 
 
@@ -90,21 +94,23 @@ def _opinion_out(o: Opinion) -> OpinionOut:
 
 
 async def give(session: AsyncSession, principal: Principal, application_id: int, body: OpinionCreate) -> OpinionOut:
-    """The calling expert's opinion in the current round (once per round)."""
-    app, _ = await readable(session, principal, application_id, for_update=True)  # 403 unless on the panel
+    """The calling expert's opinion in the current round (once per round); on the driver, as a transition."""
+    store = await TransitionStore.of(session)
+    app, _ = await store.readable(principal, application_id)  # 403 unless on the panel
     _check_state(app, definition(app.process_version).opinion_states, "Opinions are given", "opinions-closed")
-    mine = [o for o in await repo.opinions(session, app.id, app.round) if o.expert_sub == principal.sub]
+    _, given = await store.guard_rows(app, frozenset({"opinions"}))
+    mine = [o for o in given if o.expert_sub == principal.sub]
     if mine:
         raise Problem(409, "opinion-given", f"{principal.sub} already gave an opinion in round {app.round}.",
                       opinion_id=mine[0].id)
     opinion = Opinion(application_id=app.id, round=app.round, expert_sub=principal.sub,
                       recommendation=body.recommendation, text=body.text, created_at=utcnow())
-    session.add(opinion)
+    store.add(opinion)
     _touch(app)
-    await audit.append(session, app, principal, "give_opinion", data={"recommendation": body.recommendation},
+    await audit.append(store, app, principal, "give_opinion", data={"recommendation": body.recommendation},
                        documents=[{"opinion_of": principal.sub, "round": app.round,
                                    "sha256": hashlib.sha256(body.text.encode()).hexdigest()}], flush=False)
-    await session.flush()  # one flush (the opinion's id is needed for the answer)
+    await store.flush(app)  # the opinion's id comes back for the answer
     return _opinion_out(opinion)
 
 

@@ -26,6 +26,7 @@ from services.workflow.subscriptions import repository as repo
 from shared.auth import Principal, Role
 from shared.db import utcnow
 from shared.problems import Problem
+from shared.rows import Adds
 from shared.webhooks import (
     PENDING,
     WebhookModels,
@@ -140,14 +141,17 @@ async def delivery_of(session: AsyncSession, subscription: WebhookSubscription, 
 # ------------------------------------------------------------------------------------ fan-out
 
 
-async def announce(session: AsyncSession, app: Application, *, from_state: str | None, transition: str,
-                   principal: Principal, at: dt.datetime, webhook_id: str, audit_seq: int | None) -> int:
+async def announce(session: AsyncSession | Adds, app: Application, *, from_state: str | None, transition: str,
+                   principal: Principal, at: dt.datetime, webhook_id: str, audit_seq: int | None,
+                   receivers: Sequence[tuple[str, list[str]]] | None = None) -> int:
     """One pending delivery of this state change per active subscription that wants it and may see the
     application (its league), all with `webhook_id`; in the caller's transaction. Returns how many.
     (shared.webhooks.fan_out, with the league filter it does not have.)"""
     event_type = events.event_type(app.state)
-    wanted = [sid for sid, filters in await repo.receivers(session, app.league_code)
-              if event_matches(filters, event_type)]
+    if receivers is None:  # read here unless the caller read them (the transition path, on the driver)
+        assert isinstance(session, AsyncSession)
+        receivers = await repo.receivers(session, app.league_code)
+    wanted = [sid for sid, filters in receivers if event_matches(filters, event_type)]
     if not wanted:
         return 0
     body = envelope(event_type, events.payload(

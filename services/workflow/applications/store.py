@@ -1,0 +1,122 @@
+"""A transition's reads and writes as plain statements on the driver connection of the request's
+transaction (shared/rows.py), instead of ORM queries and a unit-of-work flush: taking a transition is the
+workflow's most frequent write, and SQLAlchemy's per-statement work cost more than its eight statements
+(issue #6 §11). The same statements, the same row lock, the same transaction: the ORM session commits it.
+
+Rows come back as transient model instances, so the domain code (guards, audit, outbox, callbacks) is
+the one the ORM paths use; what they `add` is collected here and written by `flush`."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.workflow.applications import access
+from services.workflow.models import Application, ExpertAssignment, Material, Opinion, WebhookSubscription
+from shared.auth import Principal
+from shared.problems import Problem
+from shared.rows import driver_of, mapper
+
+# the driver errors that mean "a concurrent request wrote first" (the ORM path maps IntegrityError)
+CONFLICTS: tuple[type[BaseException], ...] = (asyncpg.IntegrityConstraintViolationError, sqlite3.IntegrityError)
+
+
+class TransitionStore:
+    """One transition's statements; `add` collects new rows (panel conclusion, outbox message, audit
+    entry, callback deliveries) for `flush`, which also writes the application's row."""
+
+    def __init__(self, driver: Any, dialect: str) -> None:
+        self.driver = driver
+        self.dialect = dialect
+        self.application = mapper(Application, dialect)
+        self._added: list[Any] = []
+
+    @classmethod
+    async def of(cls, session: AsyncSession) -> TransitionStore:
+        """The store of the session's transaction."""
+        return cls(await driver_of(session), session.get_bind().dialect.name)
+
+    async def readable(self, principal: Principal, application_id: int, *, for_update: bool = True
+                       ) -> tuple[Application, list[str]]:
+        """The application, its row locked (unless a read), and its panel (experts not removed, in order
+        of assignment), when the caller may see it: as service.readable, in one statement."""
+        access.check_role(principal)
+        m, d = self.application, self.application.dialect
+        # SQLite: the write transaction holds the database
+        lock = " FOR UPDATE OF a" if for_update and not d.sqlite else ""
+        rows = await d.fetch(self.driver, f"SELECT {m.select('a')}, e.expert_sub FROM applications a "
+                             "LEFT JOIN expert_assignments e ON e.application_id = a.id AND e.removed_at IS NULL "
+                             f"WHERE a.id = {d.param(1)} ORDER BY e.assigned_at, e.id{lock}", application_id)
+        if not rows:
+            raise Problem(404, "application-not-found", f"No application {application_id}.")
+        app: Application = m.load(rows[0])
+        experts = [r[len(m.names)] for r in rows if r[len(m.names)] is not None]
+        access.check_read(principal, app.league_code, experts)
+        return app, experts
+
+    async def guard_rows(self, app: Application, reads: frozenset[str]
+                         ) -> tuple[Sequence[Material], Sequence[Opinion]]:
+        """As service.guard_rows: every material version, the opinions of the current round."""
+        materials: Sequence[Material] = ()
+        opinions: Sequence[Opinion] = ()
+        if "materials" in reads:
+            m = mapper(Material, self.dialect)
+            materials = [m.load(r) for r in await m.dialect.fetch(
+                self.driver, f"SELECT {m.select()} FROM materials WHERE application_id = {m.dialect.param(1)} "
+                "ORDER BY item, version", app.id)]
+        if "opinions" in reads:
+            m = mapper(Opinion, self.dialect)
+            opinions = [m.load(r) for r in await m.dialect.fetch(
+                self.driver, f"SELECT {m.select()} FROM opinions WHERE application_id = {m.dialect.param(1)} "
+                f"AND round = {m.dialect.param(2)} ORDER BY round, created_at, id", app.id, app.round)]
+        return materials, opinions
+
+    async def next_material_version(self, application_id: int, item: str) -> int:
+        d = self.application.dialect
+        (row,) = await d.fetch(self.driver, "SELECT max(version) FROM materials WHERE application_id = "
+                               f"{d.param(1)} AND item = {d.param(2)}", application_id, item)
+        return (row[0] or 0) + 1
+
+    async def assignment(self, application_id: int, expert_sub: str) -> ExpertAssignment | None:
+        m = mapper(ExpertAssignment, self.dialect)
+        rows = await m.dialect.fetch(self.driver, f"SELECT {m.select()} FROM expert_assignments WHERE application_id "
+                                     f"= {m.dialect.param(1)} AND expert_sub = {m.dialect.param(2)}",
+                                     application_id, expert_sub)
+        return m.load(rows[0]) if rows else None
+
+    async def update(self, instance: Any, names: Sequence[str]) -> None:
+        """UPDATE these columns of a row read through this store (before `flush` writes the new ones)."""
+        model: Any = type(instance)
+        await mapper(model, self.dialect).update(self.driver, instance, names)
+
+    async def receivers(self, league_code: str) -> list[tuple[str, list[str]]]:
+        """As subscriptions.repository.receivers: the active subscriptions told of this league's applications."""
+        m = mapper(WebhookSubscription, self.dialect)
+        events = m.decoders[m.names.index("events")]
+        true = "1" if m.dialect.sqlite else "true"
+        rows = await m.dialect.fetch(
+            self.driver, f"SELECT id, events FROM webhook_subscriptions WHERE active = {true} AND deleted_at IS NULL "
+            f"AND (league_code IS NULL OR league_code = {m.dialect.param(1)}) ORDER BY created_at, id", league_code)
+        return [(r[0], list(events(r[1]) or [])) for r in rows]
+
+    def add(self, instance: object) -> None:
+        self._added.append(instance)
+
+    async def flush(self, app: Application) -> None:
+        """The application's row (every column), then the new rows in the order added; a write that a
+        concurrent request made impossible is a 409, as on the ORM path (shared.db)."""
+        m = self.application
+        try:
+            await m.update(self.driver, app, [n for n in m.names if n not in m.primary_key])
+            for instance in self._added:
+                model: Any = type(instance)
+                await mapper(model, self.dialect).insert(self.driver, [instance])
+        except CONFLICTS:
+            raise Problem(409, "conflict", "A concurrent request changed the same data first; read again and "
+                          "retry.", headers={"Retry-After": "1"}) from None
+        self._added.clear()
+
