@@ -23,7 +23,9 @@ from services.scoring.settings import Settings
 from services.scoring.targets.endpoints import router as targets_router
 from services.scoring.uncertainty.endpoints import router as uncertainty_router
 from shared.app import create_service_app
+from shared.auth import Role
 from shared.outbox import Dispatcher
+from shared.outbox_api import dead_letter_router
 from shared.peers import PeerClient
 
 
@@ -61,6 +63,8 @@ def create_app(settings: Settings | None = None, *, registry_transport: object |
                     "high-tech zones (002 arts. 4, 7–11, annexes 1–2).",
         settings=settings, idempotency_model=IdempotencyRecord,
         routers=[frameworks_router, data_router, indicators_router, eligibility_router, targets_router,
-                 rounds_router, methods_router, evaluations_router, uncertainty_router, proposals_router],
+                 rounds_router, methods_router, evaluations_router, uncertainty_router, proposals_router,
+                 # art. 15 status events the registry refused or that outlived the retry window (shared)
+                 dead_letter_router(OutboxMessage, Role.st_department, "zone status events of art. 15 proposals")],
         on_startup=[startup], on_shutdown=[shutdown],
     )

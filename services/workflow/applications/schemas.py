@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from services.contracts import ApplicationState
+from shared.outbox_api import Delivery as OutboxDelivery
 
 ZoneCode = Annotated[str, StringConstraints(pattern=r"^(?:[GS]\d{6}|NM-\d{1,8})$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
@@ -155,18 +156,4 @@ class Tasks(BaseModel):
     items: list[Task]
 
 
-class Delivery(BaseModel):
-    id: str
-    seq: int
-    destination: str
-    method: str
-    path: str
-    body: Any
-    state: str
-    attempts: int
-    last_status: int | None
-    last_error: str | None
-    next_attempt_at: dt.datetime
-    created_at: dt.datetime
-    delivered_at: dt.datetime | None
-    replayed_at: dt.datetime | None  # the latest replay: the retry window counts from here (else created_at)
+Delivery = OutboxDelivery  # a registry event of the application and its delivery state (shared.outbox_api)
