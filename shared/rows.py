@@ -146,13 +146,13 @@ class Mapper:
         return out
 
     @functools.cached_property
-    def _insert_names(self) -> list[str]:
+    def insert_names(self) -> list[str]:
         """Every column but the autoincrement key (the database numbers it)."""
         numbered = self.model.__table__.autoincrement_column
         return [c.name for c in self.columns if c is not numbered]
 
     def insert_sql(self, returning: bool = False) -> str:
-        names = self._insert_names
+        names = self.insert_names
         numbered = self.model.__table__.autoincrement_column
         tail = f" RETURNING {numbered.name}" if returning and numbered is not None else ""
         return f"INSERT INTO {self.table} ({', '.join(names)}) VALUES ({self.dialect.params(len(names))}){tail}"
@@ -162,7 +162,7 @@ class Mapper:
         statement of many rows whose keys stay unset."""
         if not objects:
             return
-        rows = [self.values(o, self._insert_names) for o in objects]
+        rows = [self.values(o, self.insert_names) for o in objects]
         numbered = self.model.__table__.autoincrement_column
         if len(rows) > 1:
             await self.dialect.execute_many(driver, self.insert_sql(), rows)
@@ -181,6 +181,61 @@ class Mapper:
                                    *self.values(obj, names), *self.values(obj, self.primary_key))
 
 
+async def write_together(driver: Any, dialect: str, update: tuple[Any, Sequence[str]] | None,
+                         inserts: Sequence[Any]) -> None:
+    """One UPDATE (instance, columns) and INSERTs of single instances, in this order, as one round trip on
+    PostgreSQL (data-modifying CTEs: each runs once, to completion, in the statement; the autoincrement
+    keys come back) and as consecutive statements on SQLite (in-process, no round trip to save)."""
+    if dialect == "sqlite" or not (update or inserts):
+        if update is not None:
+            instance, names = update
+            await mapper(type(instance), dialect).update(driver, instance, names)
+        for instance in inserts:
+            await mapper(type(instance), dialect).insert(driver, [instance])
+        return
+    parts: list[str] = []
+    args: list[Any] = []
+    returned: list[tuple[Any, str, str]] = []  # (instance, key column, CTE name)
+
+    def p() -> str:
+        return f"${len(args)}"
+
+    if update is not None:
+        instance, names = update
+        m = mapper(type(instance), dialect)
+        sets = []
+        for name, value in zip(names, m.values(instance, names), strict=True):
+            args.append(value)
+            sets.append(f"{name} = {p()}")
+        keys = []
+        for name, value in zip(m.primary_key, m.values(instance, m.primary_key), strict=True):
+            args.append(value)
+            keys.append(f"{name} = {p()}")
+        parts.append(f"UPDATE {m.table} SET {', '.join(sets)} WHERE {' AND '.join(keys)}")
+    for instance in inserts:
+        m = mapper(type(instance), dialect)
+        names = m.insert_names
+        holders = []
+        for value in m.values(instance, names):
+            args.append(value)
+            holders.append(p())
+        numbered = m.model.__table__.autoincrement_column
+        tail = f" RETURNING {numbered.name}" if numbered is not None else ""
+        if numbered is not None:
+            returned.append((instance, numbered.name, f"w{len(parts)}"))
+        parts.append(f"INSERT INTO {m.table} ({', '.join(names)}) VALUES ({', '.join(holders)}){tail}")
+    ctes = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts))
+    final = ", ".join(f"(SELECT {key} FROM {cte})" for _, key, cte in returned) or "1"
+    row = await driver.fetchrow(f"WITH {ctes} SELECT {final}", *args)
+    for i, (instance, key, _) in enumerate(returned):
+        setattr(instance, key, row[i])
+
+
 @functools.cache
-def mapper(model: type[Any], dialect: str) -> Mapper:
+def _mapper(model: Any, dialect: str) -> Mapper:
     return Mapper(model, Dialect(dialect))
+
+
+def mapper(model: Any, dialect: str) -> Mapper:
+    """The Mapper of a mapped class (or of an instance's class) on a dialect, built once."""
+    return _mapper(model if isinstance(model, type) else type(model), dialect)

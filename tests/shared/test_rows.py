@@ -61,3 +61,40 @@ async def test_driver_statements_are_in_the_session_transaction(database_factory
     finally:
         await db.dispose()
         await database_factory.drop(url)
+
+
+async def test_write_together_updates_inserts_and_returns_keys(database_factory: DatabaseFactory,
+                                                                dialect: str) -> None:
+    from services.workflow.models import Opinion
+    from shared.rows import write_together
+
+    url = await database_factory.fresh("workflow", dialect)
+    db = Database(url)
+    now = dt.datetime(2026, 12, 3, 5, 6, 7, 123456, tzinfo=dt.UTC)
+    try:
+        async with db.transaction(write=True) as session:
+            await mapper(Application, dialect).insert(await driver_of(session), [_application(now)])
+        async with db.transaction(write=True) as session:
+            driver = await driver_of(session)
+            m = mapper(Application, dialect)
+            app = m.load((await m.dialect.fetch(driver, f"SELECT {m.select()} FROM applications"))[0])
+            app.version, app.state = 2, "intent_submitted"
+            first = Opinion(application_id=app.id, round=1, expert_sub="expert-a", recommendation="revise",
+                            text="修改", created_at=now)
+            second = Opinion(application_id=app.id, round=1, expert_sub="expert-b", recommendation="recommend",
+                             text="同意", created_at=now)
+            entry = AuditEntry(application_id=app.id, seq=1, at=now, actor_sub="a", actor_role="expert",
+                               action="give_opinion", round=1, data={"n": 1}, documents=[], entry_hash="h")
+            await write_together(driver, dialect, (app, ["version", "state"]), [first, entry, second])
+            assert first.id is not None and second.id is not None and second.id > first.id
+        async with db.transaction() as session:
+            (stored,) = (await session.execute(select(Application))).scalars().all()
+            assert (stored.version, stored.state) == (2, "intent_submitted")
+            opinions = (await session.execute(select(Opinion).order_by(Opinion.id))).scalars().all()
+            assert [(o.id, o.expert_sub, o.text) for o in opinions] == [(first.id, "expert-a", "修改"),
+                                                                       (second.id, "expert-b", "同意")]
+            (audit,) = (await session.execute(select(AuditEntry))).scalars().all()
+            assert (audit.data, audit.at) == ({"n": 1}, now)
+    finally:
+        await db.dispose()
+        await database_factory.drop(url)

@@ -19,7 +19,7 @@ from services.workflow.applications import access
 from services.workflow.models import Application, ExpertAssignment, Material, Opinion, WebhookSubscription
 from shared.auth import Principal
 from shared.problems import Problem
-from shared.rows import driver_of, mapper
+from shared.rows import driver_of, mapper, write_together
 
 # the driver errors that mean "a concurrent request wrote first" (the ORM path maps IntegrityError)
 CONFLICTS: tuple[type[BaseException], ...] = (asyncpg.IntegrityConstraintViolationError, sqlite3.IntegrityError)
@@ -110,11 +110,9 @@ class TransitionStore:
         """The application's row (every column), then the new rows in the order added; a write that a
         concurrent request made impossible is a 409, as on the ORM path (shared.db)."""
         m = self.application
-        try:
-            await m.update(self.driver, app, [n for n in m.names if n not in m.primary_key])
-            for instance in self._added:
-                model: Any = type(instance)
-                await mapper(model, self.dialect).insert(self.driver, [instance])
+        try:  # one round trip on PostgreSQL
+            await write_together(self.driver, self.dialect, (app, [n for n in m.names if n not in m.primary_key]),
+                                 self._added)
         except CONFLICTS:
             raise Problem(409, "conflict", "A concurrent request changed the same data first; read again and "
                           "retry.", headers={"Retry-After": "1"}) from None
