@@ -439,10 +439,11 @@ async def test_expired_lease_is_taken_over_and_the_old_worker_is_fenced(
 ) -> None:
     await add(db, "application:12", "/slow", 0)
     async with peer_for(receiver.url) as peer:
-        crashed = dispatcher(db, peer, worker_id="crashed", lease_seconds=0.05)
+        # a lease long enough that a busy machine still asks again within it (0.05 s was not, in CI)
+        crashed = dispatcher(db, peer, worker_id="crashed", lease_seconds=1.0)
         (claimed,) = await crashed.claim()
         assert await dispatcher(db, peer, worker_id="other").run_once() == 0  # lease still live
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(1.1)
         assert await dispatcher(db, peer, worker_id="other").run_once() == 1
         await crashed.deliver(claimed)  # past its deadline: gives up without sending
         assert len(receiver.arrivals) == 1
