@@ -193,6 +193,9 @@ async def test_bad_evaluation_requests_change_nothing(services: Services) -> Non
         ({"method": "asem-coinr"}, "method-unsuited", {("method", "method-unsuited")}),
         ({"year": 2010}, "no-data", {("year", "no-data")}),
         ({"supersedes": 99}, "validation-failed", {("supersedes", "not-found")}),
+        # versions and ids are INTEGER columns: a larger number is refused, not a driver error (500)
+        ({"framework_version": 2**31, "method_version": 2**63}, "validation-failed",
+         {("framework_version", "less_than_equal"), ("method_version", "less_than_equal")}),
         ({"colour": "red"}, "validation-failed", {("colour", "extra_forbidden")}),
     ]:
         r = await svc.scoring.post("/evaluations", json={"year": YEAR, **body}, headers=svc.headers(ST))
@@ -212,6 +215,7 @@ async def test_bad_evaluation_requests_change_nothing(services: Services) -> Non
      "negative-weight"),
     ({"operations": [{"op": "sharpen"}, {"op": "aggregate", "method": "points_sum"}]}, "operations.0.op",
      "unknown-operation"),
+    ({"version": 2**31}, "version", "less_than_equal"),  # an INTEGER column
 ])
 async def test_bad_methods_are_named_and_not_stored(services: Services, change: dict[str, Any], pointer: str,
                                                     code: str) -> None:

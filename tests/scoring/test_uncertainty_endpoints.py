@@ -75,7 +75,7 @@ async def test_bad_requests_store_nothing(services: Services, change: dict[str, 
     before = await dump_rows(svc.scoring_url, Base.metadata)
     r = await svc.scoring.post(f"/evaluations/{ev['id']}/uncertainty", json={**SPEC, **change},
                                headers=svc.headers(ST))
-    assert r.status_code == 422, r.text
+    assert r.status_code == 422 and r.json()["code"] == "invalid-uncertainty-request", r.text
     assert any(e["field"] == field for e in r.json()["errors"]), r.json()["errors"]
     assert await dump_rows(svc.scoring_url, Base.metadata) == before
 

@@ -76,7 +76,9 @@ def _coinr_body(body: dict[str, Any]) -> dict[str, Any]:
                              unit_column=str(body.get("unit_column") or "uCode"))
 
 
-@router.post("/frameworks", status_code=201, responses=problem_responses(409, 415),
+@router.post("/frameworks", status_code=201,
+             responses={200: {"description": "the latest version's document again: that version"},
+                        **problem_responses(409, 415)},
              summary="Register a framework or a new version (st_department): JSON document, or COINr's "
                      "metadata table as CSV (query id, name_en, name_zh) or JSON rows (`coinr_meta`)")
 async def post_framework(

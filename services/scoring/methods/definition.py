@@ -106,7 +106,7 @@ METHOD_ID = r"^[a-z0-9][a-z0-9\-]{1,62}$"
 
 class MethodDocument(Strict):
     id: Annotated[str, Field(pattern=METHOD_ID)]
-    version: Annotated[int, Field(ge=1)]
+    version: Annotated[int, Field(ge=1, le=2**31 - 1)]  # an INTEGER column (int4 on PostgreSQL)
     name: Label
     description: Text | None = None
     frameworks: list[str] | Literal["any"] = "any"

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from services.scoring.frameworks import repository as frameworks_repo
 from services.scoring.frameworks import service as frameworks
 from services.scoring.methods import store
-from services.scoring.methods.definition import METHOD_ID
+from services.scoring.methods.definition import METHOD_ID, MethodDocument, bundled
 from services.scoring.models import MethodVersion
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
@@ -20,6 +20,27 @@ from shared.problems import Problem, field_error, problem_responses
 router = APIRouter(tags=["methods"], responses=problem_responses(404))
 StDepartment = Annotated[Principal, Depends(require_roles(Role.st_department))]
 MethodId = Annotated[str, Path(pattern=METHOD_ID)]
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """A JSON schema with its `$defs` references replaced by their targets (no method model is recursive):
+    an OpenAPI document resolves `#/$defs/…` against its own root, where they are not."""
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"$ref"}:
+        return _inline(defs[node["$ref"].rsplit("/", 1)[1]], defs)
+    return {k: _inline(v, defs) for k, v in node.items() if k not in ("$defs", "discriminator")}
+
+
+def _method_body() -> dict[str, Any]:
+    """The posted document as documented: MethodDocument's schema (the route parses the JSON itself, so that
+    each problem names its JSON pointer), with a bundled method as the example."""
+    schema = MethodDocument.model_json_schema()
+    example = bundled()["nmg-default"].model_dump(mode="json", exclude_none=True)
+    return {"requestBody": {"required": True, "content": {"application/json": {
+        "schema": _inline(schema, schema.get("$defs", {})), "example": example}}}}
 
 
 def summary(row: MethodVersion) -> dict[str, Any]:
@@ -51,7 +72,9 @@ async def list_versions(method_id: MethodId, session: SessionDep) -> dict[str, A
     return {"items": [summary(r) for r in rows]}
 
 
-@router.post("/methods", status_code=201, responses=problem_responses(400, 409, 415, 422),
+@router.post("/methods", status_code=201, openapi_extra=_method_body(),
+             responses={200: {"description": "the document of a stored version again: that version"},
+                        **problem_responses(400, 409, 415, 422)},
              summary="Register a method version (st_department); checked against every framework it names")
 async def post_method(request: Request, response: Response, session: SessionDep,
                       principal: StDepartment) -> dict[str, Any]:

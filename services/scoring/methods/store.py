@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.frameworks.definition import FrameworkDocument
@@ -30,8 +31,9 @@ def problems_out(problems: list[MethodProblem]) -> list[dict[str, Any]]:
     return [field_error(list(p.path) or ["body"], p.reason, p.code) for p in problems]
 
 
-def invalid(problems: list[MethodProblem], what: str = "The method document is not valid") -> Problem:
-    return Problem(422, "invalid-method", f"{what} ({len(problems)} problem(s)).", errors=problems_out(problems))
+def invalid(problems: list[MethodProblem], what: str = "The method document is not valid",
+            code: str = "invalid-method") -> Problem:
+    return Problem(422, code, f"{what} ({len(problems)} problem(s)).", errors=problems_out(problems))
 
 
 def check(raw: Any, frameworks: Sequence[FrameworkDocument]) -> MethodDocument:
@@ -75,7 +77,12 @@ async def store(session: AsyncSession, method: MethodDocument, *, created_by: st
     row = MethodVersion(method_id=method.id, version=method.version, document=raw, document_hash=digest,
                         created_by=created_by, origin=origin)
     session.add(row)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:  # the same (id, version) stored by a concurrent request: ask again
+        raise Problem(409, "method-version-exists", f"{method.id} version {method.version} was stored meanwhile; "
+                      "read it and post a new version if it differs.",
+                      errors=[field_error("version", "stored meanwhile", "version-exists")]) from None
     return row, True
 
 

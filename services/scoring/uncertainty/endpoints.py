@@ -80,7 +80,8 @@ async def post_uncertainty(evaluation_id: EvaluationId, request: Request, respon
     try:
         spec = uspec.check(raw, doc, method, len(units))
     except uspec.SpecInvalid as exc:
-        raise methods.invalid(exc.problems, "The uncertainty request is not valid") from None
+        raise methods.invalid(exc.problems, "The uncertainty request is not valid",
+                              "invalid-uncertainty-request") from None
     request_hash = inputs.canonical_hash(spec.model_dump(mode="json", exclude_none=True))
     stmt = select(UncertaintyRun).where(UncertaintyRun.evaluation_id == row.id,
                                         UncertaintyRun.request_hash == request_hash)
