@@ -296,6 +296,12 @@ async def test_a_correction_supersedes_a_published_evaluation_and_both_are_kept(
     draft = (await run(svc)).json()
     refused = await run(svc, supersedes=draft["id"])  # a draft is not superseded, it is simply not published
     assert refused.status_code == 422 and refused.json()["errors"][0]["code"] == "not-published"
+    # nor is a second result of a published year published beside the first: it would be a correction
+    before = await dump_rows(svc.scoring_url, Base.metadata)
+    beside = await svc.scoring.post(f"/evaluations/{draft['id']}/publish", headers=svc.headers(ST))
+    assert beside.status_code == 409 and beside.json()["code"] == "year-published", beside.text
+    assert beside.json()["published"] == first["id"]
+    assert await dump_rows(svc.scoring_url, Base.metadata) == before
     await svc.scoring.put(f"/zones/S158023/years/{YEAR}/data",
                           json={"values": {"rd_expenditure": "999999"}, "reason": "corrected R&D figure"},
                           headers=svc.headers())

@@ -129,6 +129,13 @@ async def publish(session: AsyncSession, registry: RegistryClient, row: Evaluati
         raise Problem(409, "evaluation-superseded", f"Evaluation {row.supersedes_id} has been corrected by the "
                       f"published evaluation {other} already: a further correction supersedes {other}.",
                       superseded_by=other)
+    # a year has one published result at a time (002 art. 11); another is a correction of it, else two live
+    # sets of proposals and an ambiguous "previous year" for the next one
+    live = await repo.latest_published(session, row.framework_id, row.year)
+    if live is not None and live.id != row.supersedes_id:
+        raise Problem(409, "year-published", f"Evaluation {live.id} of {row.framework_id} {row.year} is published: "
+                      f"a new result for the year is a correction, an evaluation that supersedes {live.id}.",
+                      published=live.id)
     _, doc = await frameworks.current(session, row.framework_id, row.framework_version)
     manages = doc.points_total is not None  # art. 15 speaks of the 002 evaluation; frameworks without points: none
     statuses: dict[str, str | None] = {}
