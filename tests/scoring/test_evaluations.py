@@ -139,6 +139,12 @@ async def test_evaluate_recompute_publish_rank_explain_and_act(services: Service
     ranks = [line["rank"] for line in ranking["items"]]
     assert totals == sorted(totals, reverse=True)
     assert ranks == [1 + sum(1 for t in totals if t > total) for total in totals]  # ties share the lower number
+    for line in ranking["items"]:  # among the ranked zones of the zone's own league (002 art. 8)
+        league = [x for x in ranking["items"] if x["league_code"] == line["league_code"]]
+        assert line["league_zones"] == len(league)
+        assert line["league_position"] == (1 + sum(1 for x in league if x["rank"] < line["rank"])
+                                           if len(league) > 1 else None)
+    assert any(line["league_position"] == 2 for line in ranking["items"])
 
     # reproducible from the recorded inputs, even after new figures arrive
     await svc.scoring.put(f"/zones/{codes[0]}/years/{YEAR}/data", json={"values": {"operating_revenue": "1"}},

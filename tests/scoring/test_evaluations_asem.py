@@ -29,6 +29,7 @@ async def test_asem_through_intake_and_evaluation_equals_coinr(services: Service
     lines = (await svc.scoring.get(f"/evaluations/{ev['id']}/ranking", headers=svc.headers(ST))).json()["items"]
     coinr = {r["uCode"]: r for r in csv.DictReader(io.StringIO(RESULTS.read_text(encoding="utf-8")))}
     assert {x["code"] for x in lines} == set(coinr)
+    assert all(x["league_position"] is None and x["league_zones"] is None for x in lines)  # no leagues here
     for x in lines:
         expected = coinr[x["code"]]
         assert abs(float(x["total"]) - float(expected["Index"])) < 1e-7, x["code"]

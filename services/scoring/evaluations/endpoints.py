@@ -89,6 +89,11 @@ async def publish(evaluation_id: EvaluationId, request: Request, session: Sessio
     return out
 
 
+def _previous_leagues(row: Any) -> dict[str, str | None]:
+    """The previous year's cohort as the evaluation recorded it: each zone → its league that year."""
+    return {z["code"]: z.get("league_code") for z in (row.inputs.get("previous_cohort") or {}).get("zones", [])}
+
+
 @router.get("/evaluations/{evaluation_id}/ranking.svg", response_class=Response,
             responses={200: {"content": {"image/svg+xml": {}}}},
             summary="The ranking as an SVG bar chart by group")
@@ -101,7 +106,7 @@ async def ranking_svg(evaluation_id: EvaluationId, session: SessionDep, principa
     nodes = doc.nodes_by_code
     groups = [(g, nodes[g].name.text(lang)) for g in row.result["groups"]]
     title = f"{doc.name.text(lang)} {row.year}"
-    svg = charts.ranking_bars(ranking.rows(row.result), groups, title, lang)
+    svg = charts.ranking_bars(ranking.rows(row.result, _previous_leagues(row)), groups, title, lang)
     return Response(svg, media_type="image/svg+xml")
 
 
@@ -112,7 +117,7 @@ async def ranking_svg(evaluation_id: EvaluationId, session: SessionDep, principa
 async def get_ranking(evaluation_id: EvaluationId, request: Request, session: SessionDep, principal: Anyone,
                       format: Annotated[Literal["json", "csv", "xlsx"] | None, Query()] = None) -> Any:
     row = await _readable(session, evaluation_id, principal)
-    lines = ranking.rows(row.result)
+    lines = ranking.rows(row.result, _previous_leagues(row))
     groups = row.result["groups"]
     accept = request.headers.get("accept", "")
     chosen = format or ("csv" if CSV_MEDIA_TYPE in accept else "xlsx" if XLSX_MEDIA_TYPE in accept else "json")

@@ -1,13 +1,24 @@
 """The published table of an evaluation (issue #5 §3), from its stored result, as pure functions:
 per zone the total, the group scores, the rank (ties share the lower rank number: 1, 2, 2, 4), the change
 of the index and of the rank against the previous year re-scored with the same method (002 art. 8; the
-innovation index is the total score, SPEC 8.10), and the change of the zone's position among the
-evaluated zones of its own league (002 art. 8; parks that are not high-tech zones have no data here)."""
+innovation index is the total score, SPEC 8.10), and the zone's position among the evaluated zones of its
+own league, this year and the year before (002 art. 8; parks that are not high-tech zones have no data here).
+
+A league position counts the zones of the league that the evaluation ranks: the cohort's zones with a
+total. A zone screened out by the method has none and is not counted; a zone whose gaps the method scores
+as 0 points and flags (`missing: zero_flagged`, the 002 default) is ranked and counted, like in the overall
+rank. Positions are read off the overall ranks (1 + the league's zones ranked above), so ties share the
+lower number exactly as the overall rank does. The previous position is the zone's among its league's
+zones ranked in the previous year's re-scored cohort, with the league they were in that year. Units
+without a league (a framework's own units, e.g. COINr's ASEM countries) and a league's only ranked zone
+have no position."""
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -16,38 +27,35 @@ from openpyxl import Workbook
 GROWTH_PLACES = Decimal("0.0001")
 
 
-def competition_ranks(totals: dict[str, Decimal]) -> dict[str, int]:
-    """Rank by total, descending; ties share the lowest rank number (R's ties.method = "min")."""
-    ordered = sorted(totals.values(), reverse=True)
-    first: dict[Decimal, int] = {}
-    for i, total in enumerate(ordered, start=1):
-        first.setdefault(total, i)
-    return {code: first[total] for code, total in totals.items()}
-
-
-def league_positions(lines: list[dict[str, Any]], key: str = "total") -> dict[str, int]:
-    """Each zone's position among the zones of its league (ties share the lower number)."""
-    by_league: dict[str | None, dict[str, Decimal]] = {}
+def league_positions(lines: list[dict[str, Any]], leagues: Mapping[str, str | None]) -> dict[str, tuple[int, int]]:
+    """Each ranked zone with a league → (its position among the league's ranked zones, how many they are):
+    1 + the number of them ranked above it (so ties share the lower number, as in the overall rank)."""
+    by_league: dict[str, list[int]] = {}
     for line in lines:
-        if line.get(key) is not None:
-            by_league.setdefault(line.get("league_code"), {})[line["code"]] = Decimal(line[key])
-    out: dict[str, int] = {}
-    for totals in by_league.values():
-        out.update(competition_ranks(totals))
+        league = leagues.get(line["code"])
+        if league is not None and line.get("rank") is not None:
+            by_league.setdefault(league, []).append(line["rank"])
+    for ranks in by_league.values():
+        ranks.sort()
+    out: dict[str, tuple[int, int]] = {}
+    for line in lines:
+        league = leagues.get(line["code"])
+        if league is not None and line.get("rank") is not None:
+            ranks = by_league[league]
+            out[line["code"]] = (1 + bisect.bisect_left(ranks, line["rank"]), len(ranks))
     return out
 
 
-def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The ranking, best first, with the comparisons against the previous year."""
+def rows(result: dict[str, Any], previous_leagues: Mapping[str, str | None] | None = None) -> list[dict[str, Any]]:
+    """The ranking, best first, with the comparisons against the previous year. `previous_leagues`: each
+    zone of the previous year's cohort → its league then (the evaluation's record); without it, the
+    leagues of this year."""
     zones = [z for z in result["zones"] if z.get("total") is not None]
     previous = {z["code"]: z for z in (result.get("previous") or {}).get("zones", []) if z.get("total") is not None}
-    position_now = league_positions(zones)
     league_of = {z["code"]: z.get("league_code") for z in zones}
-    position_before = league_positions([{**z, "league_code": league_of.get(z["code"])} for z in previous.values()
-                                        if z["code"] in league_of])
-    league_sizes: dict[str | None, int] = {}
-    for z in zones:
-        league_sizes[z.get("league_code")] = league_sizes.get(z.get("league_code"), 0) + 1
+    position_now = league_positions(zones, league_of)
+    position_before = league_positions(list(previous.values()),
+                                       league_of if previous_leagues is None else previous_leagues)
     out = []
     for zone in sorted(zones, key=lambda z: (z["rank"], z["code"])):
         total = Decimal(zone["total"])
@@ -61,14 +69,15 @@ def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
             if previous_total:
                 growth = ((total - previous_total) / previous_total).quantize(GROWTH_PLACES)
                 change["index_growth"] = str(growth)
-        league_zones = league_sizes[zone.get("league_code")]
+        now = position_now.get(zone["code"])
+        then = position_before.get(zone["code"])
         out.append({
             "rank": zone["rank"], "code": zone["code"], "name": zone.get("name"),
             "league_code": zone.get("league_code"),
             "total": str(total), "groups": zone["groups"], **change,
-            "league_position": position_now.get(zone["code"]) if league_zones > 1 else None,
-            "league_zones": league_zones,
-            "previous_league_position": position_before.get(zone["code"]) if league_zones > 1 else None,
+            "league_position": now[0] if now and now[1] > 1 else None,
+            "league_zones": now[1] if now else None,
+            "previous_league_position": then[0] if then and then[1] > 1 else None,
             "flags": zone.get("flags", []),
         })
     return out
