@@ -43,7 +43,9 @@ def create_app(settings: Settings | None = None, *, registry_transport: object |
         app.state.outbox_peer = PeerClient(settings.registry_url, settings.peer_token, retries=0,
                                            transport=registry_transport)  # type: ignore[arg-type]
         app.state.dispatcher = Dispatcher(app.state.db, OutboxMessage, {REGISTRY: app.state.outbox_peer},
-                                          retry_window=settings.outbox_retry_window_seconds)
+                                          retry_window=settings.outbox_retry_window_seconds,
+                                          base_delay=settings.outbox_base_delay_seconds,
+                                          max_delay=settings.outbox_max_delay_seconds)
         app.state.dispatch_stop = asyncio.Event()
         app.state.dispatch_task = None
         if settings.outbox_dispatch:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import VAR_DIR, ServiceSettings
@@ -25,6 +26,8 @@ class Settings(ServiceSettings):
     outbox_dispatch: bool = True
     outbox_poll_seconds: float = 1.0
     outbox_retry_window_seconds: float = 7 * 24 * 3600.0
+    outbox_base_delay_seconds: float = Field(1.0, gt=0)  # backoff with full jitter from here (or Retry-After)
+    outbox_max_delay_seconds: float = Field(300.0, gt=0)
     # 002 art. 15 thresholds (SPEC 4, 8.11): see services/scoring/proposals/rules.py
     management_upgrade_top_ranks: int = 1
     management_upgrade_min_innovation_share: Decimal = Decimal("0.8")
