@@ -30,8 +30,8 @@ bench-registry: setup ## registry reads against a bare endpoint
 bench-scoring: setup ## scoring: a national year (2,600 zones) posted as JSON/XLSX against COPY; indicators
 	@$(PY) bench/scoring_intake.py $(BENCH_ARGS)
 
-bench-evaluation: setup ## the default method on 100/1,000/10,000 synthetic zones against plain NumPy
-	@$(PY) bench/scoring_evaluation.py
+bench-evaluation: setup ## the default method on 100/1,000/10,000 synthetic zones against plain NumPy; then POST /evaluations end to end (uvicorn, PostgreSQL when reachable) and the README's uncertainty request
+	@$(PY) bench/scoring_evaluation.py $(BENCH_ARGS)
 
 bench-uncertainty: setup ## Monte Carlo: 1,000 replications × 200 zones, and COINr's ASEM specification
 	@$(PY) bench/scoring_uncertainty.py

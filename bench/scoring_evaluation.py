@@ -9,7 +9,13 @@ indicator's points and every aggregate, exactly on the rounded points and on the
 and the minimum of several repetitions of each (the minimum is the less
 disturbed by other processes on a shared machine), and the ratios (goal: engine ≤ 2 × NumPy at 10,000 zones).
 
+Then (bench/scoring_evaluation_http.py; `--no-http` skips it) the same evaluation as the service runs it:
+`POST /evaluations` against the real registry and scoring under uvicorn, PostgreSQL when reachable, on the
+demonstration data and on cohorts with synthetic zones added, each beside the engine's time on that cohort;
+and the README's uncertainty request over HTTP.
+
     python bench/scoring_evaluation.py [--sizes 100,1000,10000] [--reps 7] [--seed 1]
+                                       [--no-http] [--http-sizes 100,1000] [--http-reps 3] [--sqlite]
 """
 
 from __future__ import annotations
@@ -192,6 +198,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="100,1000,10000")
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--no-http", action="store_true", help="the engine table only")
+    ap.add_argument("--http-sizes", default="100,1000",
+                    help="synthetic zones added to the demonstration cohort for POST /evaluations (cumulative)")
+    ap.add_argument("--http-reps", type=int, default=3)
+    ap.add_argument("--sqlite", action="store_true", help="HTTP part on SQLite even when PostgreSQL is reachable")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     from services.scoring.frameworks.definition import FrameworkDocument
@@ -225,6 +236,10 @@ def main() -> None:
         print(f"{n:>7,} {e:>10.1f} {b:>9.1f} {e / b:>6.2f}   {me:>10.1f} {mb:>9.1f} {me / mb:>6.2f}  "
               f"{treated} of {len(res.treat_details)}")
     print("points, groups, totals agree to 1e-9; published points and ranks identical")
+    if not args.no_http:
+        import scoring_evaluation_http
+
+        scoring_evaluation_http.run(args)
 
 
 if __name__ == "__main__":
