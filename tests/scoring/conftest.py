@@ -27,6 +27,7 @@ class Services:
     registry_url: str
     tokens: Tokens
     registry_app: Any = None
+    scoring_app: Any = None
 
     def headers(self, role: str = BUREAU, **kw: str) -> dict[str, str]:
         return self.tokens.headers(role, **kw)
@@ -54,4 +55,4 @@ async def services(registry_db: str, scoring_db: str, tokens: Tokens) -> AsyncIt
                             peer_token=tokens("service", sub="scoring"), registry_cache_seconds=0),
             registry_transport=httpx.ASGITransport(app=registry_app))
         async with asgi_client(scoring_app, "http://scoring") as scoring:
-            yield Services(scoring, registry, scoring_db, registry_db, tokens, registry_app)
+            yield Services(scoring, registry, scoring_db, registry_db, tokens, registry_app, scoring_app)

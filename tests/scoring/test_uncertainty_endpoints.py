@@ -80,6 +80,33 @@ async def test_bad_requests_store_nothing(services: Services, change: dict[str, 
     assert await dump_rows(svc.scoring_url, Base.metadata) == before
 
 
+async def test_the_replications_setting_bounds_a_request(services: Services) -> None:
+    svc = services
+    ev = await evaluation(svc)
+    settings = svc.scoring_app.state.settings
+    svc.scoring_app.state.settings = settings.model_copy(update={"uncertainty_max_replications": 299})
+    try:
+        before = await dump_rows(svc.scoring_url, Base.metadata)
+        r = await svc.scoring.post(f"/evaluations/{ev['id']}/uncertainty", json=SPEC, headers=svc.headers(ST))
+        assert r.status_code == 422 and r.json()["errors"][0]["code"] == "too-many-replications", r.text
+        assert r.json()["errors"][0]["field"] == "replications"
+        assert await dump_rows(svc.scoring_url, Base.metadata) == before
+    finally:
+        svc.scoring_app.state.settings = settings
+
+
+def test_settings_refuse_thresholds_the_rules_refuse() -> None:
+    from pydantic import ValidationError
+
+    from services.scoring.settings import Settings
+
+    for bad in ({"management_revocation_rule": "001"}, {"management_upgrade_min_innovation_share": "1.5"},
+                {"management_low_score": "-1"}, {"uncertainty_max_replications": 0}, {"outbox_poll_seconds": 0}):
+        with pytest.raises(ValidationError) as caught:
+            Settings(**bad)
+        assert next(iter(bad)) in str(caught.value)
+
+
 async def test_perturbed_weights_move_ranks(services: Services) -> None:
     """Weights alone varied: at levels 1 and 2 some zone's rank interval opens (or its median leaves the
     nominal rank); at the index alone (level 3) every replication ranks as the method does."""

@@ -82,6 +82,11 @@ async def post_uncertainty(evaluation_id: EvaluationId, request: Request, respon
     except uspec.SpecInvalid as exc:
         raise methods.invalid(exc.problems, "The uncertainty request is not valid",
                               "invalid-uncertainty-request") from None
+    most = request.app.state.settings.uncertainty_max_replications
+    if spec.replications > most:
+        raise Problem(422, "invalid-uncertainty-request", f"At most {most:,} replications a request here.",
+                      errors=[field_error("replications", f"at most {most} (SCORING_UNCERTAINTY_MAX_REPLICATIONS)",
+                                          "too-many-replications")])
     request_hash = inputs.canonical_hash(spec.model_dump(mode="json", exclude_none=True))
     stmt = select(UncertaintyRun).where(UncertaintyRun.evaluation_id == row.id,
                                         UncertaintyRun.request_hash == request_hash)
