@@ -185,6 +185,25 @@ async def test_evaluate_recompute_publish_rank_explain_and_act(services: Service
     assert frozen.status_code == 409 and frozen.json()["code"] == "round-frozen"
 
 
+async def test_a_zone_accredited_just_before_the_run_is_ranked_with_its_gaps_flagged(services: Services) -> None:
+    """The cohort is the register as known when the run starts (to the microsecond: it was the second
+    before); a zone without any figure for the year is ranked as the default method says (0 points, each
+    gap flagged) and counted in its league's positions like in the overall rank."""
+    svc = services
+    await demo(svc)
+    created = await svc.registry.post("/zones", headers=svc.headers(ST), json={
+        "kind": "hitech", "level": "regional", "status": "accredited", "league_code": "150400",
+        "name_zh": "新认定测试高新区", "established": {"effective_date": f"{YEAR - 1}-06-30"}})
+    assert created.status_code == 201, created.text
+    code = created.json()["code"]
+    ev = (await run(svc)).json()
+    assert ev["cohort_size"] == 10 and ev["ranked"] == 10
+    lines = (await svc.scoring.get(f"/evaluations/{ev['id']}/ranking", headers=svc.headers(ST))).json()["items"]
+    new = next(x for x in lines if x["code"] == code)
+    assert new["total"] == "0.00" and new["rank"] == 10 and len(new["flags"]) >= 26
+    assert (new["league_position"], new["league_zones"]) == (3, 3)
+
+
 async def test_bad_evaluation_requests_change_nothing(services: Services) -> None:
     svc = services
     await demo(svc)

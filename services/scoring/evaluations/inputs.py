@@ -48,7 +48,7 @@ async def cohort(doc: FrameworkDocument, registry: RegistryClient, year: int,
     first = (doc.scope.registry or [])[0]
     zones = await registry.list_zones(kind=",".join(first.kind), level=",".join(first.level),
                                       status=",".join(COHORT_STATUSES), as_of=f"{year}-12-31",
-                                      known_at=known_at.strftime("%Y-%m-%dT%H:%M:%SZ"))
+                                      known_at=known_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
     return sorted((zone_entry(z) for z in zones), key=lambda z: z["code"])
 
 

@@ -47,7 +47,7 @@ async def create(session: AsyncSession, registry: RegistryClient, body: Evaluati
     if body.supersedes is not None:
         await _check_supersedes(session, body)
     round_row = await rounds_repo.find(session, doc.id, body.year)
-    known_at = utcnow().replace(microsecond=0)
+    known_at = utcnow()  # to the microsecond: a register change committed a moment before the run is known
     zones = await inputs.cohort(doc, registry, body.year, known_at)
     previous_zones = await inputs.cohort(doc, registry, body.year - 1, known_at)
     gathered = await inputs.gather(
