@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> None:
         print(f"{'cohort':>7} {'POST ms':>9} {'min ms':>8} {'CPU scoring/registry/db':>24} "
               f"{'evaluate ms':>11} {'raw ms':>7} {'engine ms':>9} {'hash ms':>7} {'result MB':>9}")
 
-        def evaluations(label: str, uncertainty: bool = False) -> None:
+        def evaluations(label: str, uncertainty: bool = False, cohort: int | None = None) -> int:
             walls, used, ids, runs = [], [], [], []
             for _ in range(args.http_reps):
                 before = cpu.snap()
@@ -158,6 +158,8 @@ def run(args: argparse.Namespace) -> None:
                     raise SystemExit(f"POST /evaluations answered {r.status_code}: {r.text[:2000]}")
                 ids.append(r.json()["id"])
                 size = r.json()["cohort_size"]
+                if cohort is not None and size != cohort:
+                    raise SystemExit(f"the evaluation's cohort has {size} zones, not {cohort}")
                 if uncertainty:  # the same request on each fresh evaluation: computed, not the stored answer
                     t0 = time.perf_counter()
                     u = client.post(f"{base}/evaluations/{ids[-1]}/uncertainty", json=README_UNCERTAINTY, headers=st)
@@ -175,8 +177,9 @@ def run(args: argparse.Namespace) -> None:
                 print(f"{'':>7} README's uncertainty request (step 6: 1,000 replications, seed 7) on this "
                       f"cohort: {wall * 1e3:.0f} ms over HTTP, analysis {seconds:.3f} s (its `seconds`; median of "
                       f"{len(runs)}, min {min(s for _, s in runs):.3f} s)")
+            return int(size)
 
-        evaluations("make run's demonstration data", uncertainty=True)
+        demo_size = evaluations("make run's demonstration data", uncertainty=True)
         doc = FrameworkDocument.model_validate(next(d for d in bundled_documents() if d["id"] == DEFAULT_FRAMEWORK))
         seeded = 0
         for n in (int(s) for s in args.http_sizes.split(",") if s):
@@ -195,7 +198,7 @@ def run(args: argparse.Namespace) -> None:
                     if r.status_code != 201:
                         raise SystemExit(f"POST /years/{y}/data answered {r.status_code}: {r.text[:2000]}")
             seeded = n
-            evaluations(f"+ {n:,} synthetic zones")
+            evaluations(f"+ {n:,} synthetic zones", cohort=demo_size + n)
     finally:
         _stop(scoring)
         _stop(registry)
