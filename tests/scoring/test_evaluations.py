@@ -337,3 +337,24 @@ async def test_a_correction_supersedes_a_published_evaluation_and_both_are_kept(
     old = (await svc.scoring.get(f"/evaluations/{first['id']}", headers=svc.headers(ST))).json()
     assert old["state"] == "published" and old["superseded_by"] == [correction.json()["id"]]
     assert old["result_hash"] == first["result_hash"]  # the published one did not change
+
+
+async def test_two_results_of_a_year_published_at_once_one_wins(services: Services) -> None:
+    """Two different evaluations of the same year published at the same moment: exactly one is published,
+    the other is 409 year-published, and one set of art. 15 proposals exists (PostgreSQL serialises them
+    with an advisory lock; SQLite's writers are one at a time anyway)."""
+    import asyncio
+
+    svc = services
+    await demo(svc)
+    await published(svc, YEAR - 1)
+    first, second = (await run(svc)).json(), (await run(svc)).json()
+    answers = await asyncio.gather(*(svc.scoring.post(f"/evaluations/{e['id']}/publish", headers=svc.headers(ST))
+                                     for e in (first, second)))
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    winner, loser = sorted(zip(answers, (first, second), strict=True), key=lambda pair: pair[0].status_code)
+    assert loser[0].json()["code"] == "year-published" and loser[0].json()["published"] == winner[1]["id"]
+    for evaluation, drawn in ((winner[1], True), (loser[1], False)):
+        items = (await svc.scoring.get(f"/proposals?evaluation={evaluation['id']}",
+                                       headers=svc.headers(ST))).json()["items"]
+        assert bool(items) is drawn  # the demo year draws proposals; the refused one none

@@ -3,9 +3,11 @@ it (once: 002 art. 11) and draw the art. 15 proposals from it."""
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -117,10 +119,22 @@ def management_settings(settings: Settings) -> rules.ManagementSettings:
         low_score=settings.management_low_score, revocation_rule=settings.management_revocation_rule)
 
 
+async def _serialise_publications(session: AsyncSession, framework_id: str, year: int) -> None:
+    """Publications of one framework-year one at a time, so that the checks below and the publication are
+    one step: two different evaluations of a year published at the same moment would both find no live one
+    (on PostgreSQL a transaction-scoped advisory lock; SQLite's writers hold the database one at a time)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"hitech-zones:publish:{framework_id}:{year}".encode()).digest()
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                          {"key": int.from_bytes(digest[:8], "big", signed=True)})
+
+
 async def publish(session: AsyncSession, registry: RegistryClient, row: Evaluation, principal: Principal,
                   note: str | None, settings: Settings) -> EvaluationPublication:
     """Publish once; draw the art. 15 proposals against the previous year's published evaluation, from
     each zone's registry status now; a correction's drafts skip what the corrected one had confirmed."""
+    await _serialise_publications(session, row.framework_id, row.year)
     if await repo.publication(session, row.id) is not None:
         raise Problem(409, "evaluation-published", f"Evaluation {row.id} is published already; a correction is "
                       "a new evaluation that supersedes it.")
