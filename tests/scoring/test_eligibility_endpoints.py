@@ -137,3 +137,15 @@ async def test_targets_of_a_national_zone_without_data_are_unknown(svc: Services
 async def test_a_code_the_registry_cannot_have_is_404_not_503(svc: Services, zone: str) -> None:
     r = await get(svc, "eligibility", zone=zone)
     assert r.status_code == 404, r.text
+
+
+@pytest.mark.parametrize("what", ["eligibility", "targets"])
+async def test_the_earliest_year_is_the_setting(svc: Services, what: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SCORING_EARLIEST_YEAR bounds these years as it bounds the data's (it was a constant 2000 here)."""
+    app = svc.scoring._transport.app  # type: ignore[attr-defined]
+    monkeypatch.setattr(app.state.settings, "earliest_year", 1995)
+    assert (await get(svc, what, year="1999")).status_code == 200
+    r = await get(svc, what, year="1994")
+    assert r.status_code == 422 and "1995" in r.json()["errors"][0]["reason"]
+    monkeypatch.setattr(app.state.settings, "earliest_year", 2010)
+    assert (await get(svc, what, year="2009")).status_code == 422

@@ -16,7 +16,7 @@ router = APIRouter(tags=["eligibility"])
 
 ZoneId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,31}$", description="the zone's code")]
 Year = Annotated[int, Query(ge=service.EARLIEST_YEAR, description="the application year Y: the conditions read "
-                            "Y−3..Y−1 (growth also Y−4); from 2000 to next year")]
+                            "Y−3..Y−1 (growth also Y−4); from SCORING_EARLIEST_YEAR (2000) to next year")]
 
 
 @router.get("/zones/{zone_id}/eligibility", responses=problem_responses(401, 403, 404, 422, 503),
@@ -24,7 +24,7 @@ Year = Annotated[int, Query(ge=service.EARLIEST_YEAR, description="the applicati
                     "year, each pass / fail / unknown with its figures; the attested conditions listed")
 async def get_eligibility(request: Request, zone_id: ZoneId, year: Year, session: SessionDep,
                           principal: Reader) -> dict[str, Any]:
-    service.check_year(year)
+    service.check_year(year, request.app.state.settings.earliest_year)
     zone = await service.zone_of(request, zone_id)
     access.check_zone(principal, zone)
     return await service.eligibility(session, zone, year, service.settings_of(request))

@@ -21,16 +21,17 @@ from services.scoring.frameworks.definition import FrameworkDocument
 from shared.problems import Problem, field_error
 
 FRAMEWORK_ID = "nmg-hitech-2022"
-EARLIEST_YEAR = 2000
+EARLIEST_YEAR = 1900  # the lowest SCORING_EARLIEST_YEAR allows; the setting decides (check_year)
 ZONE_FIELDS = ("code", "name_zh", "name_en", "kind", "level", "status", "league_code")
 
 
-def check_year(year: int) -> int:
-    """A sane year: 2000 to next year (Asia/Shanghai); otherwise 422 naming the query parameter."""
+def check_year(year: int, earliest: int) -> int:
+    """A sane year: from `earliest` (SCORING_EARLIEST_YEAR) to next year (Asia/Shanghai); otherwise 422
+    naming the query parameter."""
     latest = dt.datetime.now(ZoneInfo("Asia/Shanghai")).year + 1
-    if not EARLIEST_YEAR <= year <= latest:
-        raise Problem(422, "validation-failed", f"year must be between {EARLIEST_YEAR} and {latest}.",
-                      errors=[field_error("year", f"between {EARLIEST_YEAR} and {latest}", "out-of-range",
+    if not earliest <= year <= latest:
+        raise Problem(422, "validation-failed", f"year must be between {earliest} and {latest}.",
+                      errors=[field_error("year", f"between {earliest} and {latest}", "out-of-range",
                                           location="query")])
     return year
 

@@ -23,7 +23,7 @@ Year = Annotated[int, Query(ge=eligibility.EARLIEST_YEAR, description="the year 
                     "gap, deadline, source; met / not met / unknown / not computable")
 async def get_targets(request: Request, zone_id: ZoneId, year: Year, session: SessionDep,
                       principal: Reader) -> dict[str, Any]:
-    eligibility.check_year(year)
+    eligibility.check_year(year, request.app.state.settings.earliest_year)
     zone = await eligibility.zone_of(request, zone_id)
     access.check_zone(principal, zone)
     return await service.zone_targets(session, zone, year)
