@@ -130,6 +130,10 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"No resource at {request.url.path}."
     headers = dict(exc.headers or {})
+    if exc.status_code == 400:  # the framework could not read the body (bytes that are not UTF-8, a bad multipart)
+        return problem_response(request, Problem(
+            400, "malformed-body", f"The request body could not be read: {detail.rstrip('.')}.",
+            errors=[field_error("body", detail, "malformed-body")], headers=headers))
     if exc.status_code == 405:  # the router names the methods of the first route on the path only
         headers["Allow"] = ", ".join(allowed_methods(request))
     return problem_response(request, Problem(exc.status_code, code, detail, headers=headers))

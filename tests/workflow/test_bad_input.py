@@ -110,6 +110,22 @@ async def test_refused_requests_change_nothing(wf: Workflow) -> None:
     _problem(r, 422, "validation-failed", "file")
 
 
+async def test_an_unreadable_body_is_a_400_naming_the_body(wf: Workflow) -> None:
+    """Found by Schemathesis: a body the framework cannot read (bytes that are not UTF-8 sent as JSON, a
+    multipart body without its boundary) was a 400 with the generic code http-400 and no `errors`; it
+    names the rule (malformed-body) and the body, and changes nothing."""
+    draft = await wf.to_state("draft")
+    review = await wf.to_state("under_expert_review")
+    c = wf.client
+    r = await _unchanged(wf, lambda: c.post(f"/applications/{review}/opinions", content=b"Z\xff\xfe6\x9c[A",
+                                            headers=wf.h("expert_a", **{"Content-Type": "application/json"})))
+    body = _problem(r, 400, "malformed-body", "body")
+    assert body["errors"][0]["in"] == "body"
+    r = await _unchanged(wf, lambda: c.post(f"/applications/{draft}/materials/other", content=b"",
+                                            headers=wf.h("league", **{"Content-Type": "multipart/form-data"})))
+    assert "boundary" in _problem(r, 400, "malformed-body", "body")["detail"]
+
+
 async def test_a_revision_without_new_plans_is_refused_and_changes_nothing(wf: Workflow) -> None:
     """002 art. 6(二): submit_revision needs versions of the plans newer than those current when the panel
     asked for the revision, whatever the clocks say."""
