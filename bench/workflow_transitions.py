@@ -73,7 +73,14 @@ PDF = b"%PDF-1.7\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 REQUIRED_ITEMS = ("application_letter", "basic_situation", "development_plan", "implementation_plan",
                   "establishment_approval", "planning_conformity", "policy_documents", "innovation_entities",
                   "indicators_three_years")
-TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def today() -> str:
+    """Today in Asia/Shanghai, read when the approval is given (a run can cross midnight there)."""
+    return dt.datetime.now(SHANGHAI).date().isoformat()
+
+
 ACTORS = {"league": ("league_government", "xilingol-gov", LEAGUE), "st": ("st_department", "kjt-officer", None),
           "expert": ("expert", "expert-a", None), "gov": ("regional_government", "nmg-gov", None)}
 
@@ -148,7 +155,8 @@ class Driver:
         etag = await self.transition(app_id, "start_audit", "st", etag)
         etag = await self.transition(app_id, "submit_to_government", "st", etag)  # joint (v2): department signs,
         etag = await self.transition(app_id, "submit_to_government", "league", etag)  # the league submits
-        await self.transition(app_id, "approve", "gov", etag, {"document": f"内政字〔2026〕{app_id}号", "date": TODAY})
+        await self.transition(app_id, "approve", "gov", etag,
+                              {"document": f"内政字〔2026〕{app_id}号", "date": today()})
 
 
 async def bounded(concurrency: int, jobs: list[Any]) -> list[Any]:

@@ -7,21 +7,24 @@ drops its answer: the redelivery (same event id) leaves one event in the zone's 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from shared.testing import Tokens
+from tests.clock import shanghai_today
 from tests.e2e.conftest import Stack, start_stack, stop_stack
 
 pytestmark = pytest.mark.e2e
-TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
-APPROVAL = {"document": "内政字〔2026〕12号", "date": TODAY, "approved_name": "锡林郭勒测试高新技术产业开发区"}
+APPROVED_NAME = "锡林郭勒测试高新技术产业开发区"
+
+
+def approval_body() -> dict[str, str]:
+    """The government's approval, dated today in Shanghai when it is given (tests/clock.py)."""
+    return {"document": "内政字〔2026〕12号", "date": shanghai_today(), "approved_name": APPROVED_NAME}
 
 
 async def until(check: Callable[[], Awaitable[Any]], within: float = 15.0, what: str = "condition") -> Any:
@@ -63,11 +66,12 @@ async def submitted(stack: Stack) -> tuple[int, str]:
 async def check_accredited_once(stack: Stack, zone: str, app_id: int, delivery: dict[str, Any]) -> None:
     zone_now = (await stack.wf.registry.get(f"/zones/{zone}")).json()
     assert (zone_now["kind"], zone_now["level"], zone_now["status"], zone_now["name_zh"]) == (
-        "hitech", "regional", "accredited", APPROVAL["approved_name"])
+        "hitech", "regional", "accredited", APPROVED_NAME)
     events = await ours(stack, zone, app_id)
     assert [e["change"].get("status") for e in events] == ["applying", "accredited"]  # one approval, not two
     assert events[-1]["event_id"] == delivery["id"]
-    assert events[-1]["legal_basis"] == {"document": APPROVAL["document"], "date": TODAY}
+    decision = (await stack.wf.get(app_id))["decision"]
+    assert events[-1]["legal_basis"] == {"document": "内政字〔2026〕12号", "date": decision["date"]}
 
 
 async def test_registry_down_at_approval_changes_the_zone_exactly_once(
@@ -77,7 +81,7 @@ async def test_registry_down_at_approval_changes_the_zone_exactly_once(
     try:
         app_id, zone = await submitted(stack)
         await stack.registry.stop()
-        await stack.wf.must(app_id, "approve", "gov", APPROVAL)
+        await stack.wf.must(app_id, "approve", "gov", approval_body())
 
         async def failing() -> dict[str, Any] | None:
             approval = (await deliveries(stack, app_id))[-1]
@@ -162,7 +166,7 @@ async def test_lost_answer_redelivered_leaves_one_event(tokens: Tokens, database
     (proxy,) = proxies
     try:
         app_id, zone = await submitted(stack)
-        await stack.wf.must(app_id, "approve", "gov", APPROVAL)
+        await stack.wf.must(app_id, "approve", "gov", approval_body())
         delivered = await until(lambda: all_delivered(stack, app_id, 2), what="the approval delivered")
         approval = delivered[-1]
         assert proxy.dropped == [b"HTTP/1.1 201 Created"]  # the registry recorded it the first time

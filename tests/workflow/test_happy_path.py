@@ -5,18 +5,15 @@ restoring the status recorded at intent (read from the registry when the intent 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import uuid
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from shared.testing import Tokens, asgi_client, execute_raw, settings_overrides
+from tests.clock import shanghai_today
 from tests.workflow.conftest import PDF, Workflow
-
-TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
 
 
 async def _zone(wf: Workflow, code: str) -> dict:
@@ -68,7 +65,8 @@ async def test_intent_to_approval_with_two_revision_rounds(wf: Workflow) -> None
     assert [(x["role"], x["sub"]) for x in signed["joint"]["signatures"]] == [("st_department", "kjt-officer")]
     submitted = await wf.must(app_id, "submit_to_government", "league", {"comment": "会同科技厅提出建设申请"})
     assert (submitted["state"], submitted["joint"]) == ("submitted_to_government", None)
-    approved = await wf.must(app_id, "approve", "gov", {"document": "内政字〔2026〕8号", "date": TODAY,
+    decided_on = shanghai_today()
+    approved = await wf.must(app_id, "approve", "gov", {"document": "内政字〔2026〕8号", "date": decided_on,
                                                         "approved_name": "锡林郭勒测试高新技术产业开发区"})
     assert approved["state"] == "approved" and approved["closed_at"] is not None and approved["due_at"] is None
     assert approved["decision"]["document"] == "内政字〔2026〕8号"
@@ -94,7 +92,7 @@ async def test_intent_to_approval_with_two_revision_rounds(wf: Workflow) -> None
     history = await _history(wf, zone)
     ours = [e for e in history if e["source"] == f"workflow:applications/{app_id}"]
     assert [e["event_id"] for e in ours] == [d["id"] for d in deliveries]
-    assert ours[-1]["legal_basis"] == {"document": "内政字〔2026〕8号", "date": TODAY}
+    assert ours[-1]["legal_basis"] == {"document": "内政字〔2026〕8号", "date": decided_on}
     assert {e["recorded_by"] for e in ours} == {"workflow"}
 
     audit = (await wf.client.get(f"/applications/{app_id}/audit", headers=wf.h("st"))).json()["entries"]
@@ -120,7 +118,8 @@ async def test_withdrawal_and_rejection_restore_the_status_at_intent(wf: Workflo
     r = await wf.to_state("submitted_to_government", rejected_zone)
     d = await wf.to_state("draft", draft_zone)
     await wf.must(w, "withdraw", "league", {"comment": "规划调整，撤回"})
-    await wf.must(r, "reject", "gov", {"comment": "条件不足", "document": "内政字〔2026〕9号", "date": TODAY})
+    decided_on = shanghai_today()
+    await wf.must(r, "reject", "gov", {"comment": "条件不足", "document": "内政字〔2026〕9号", "date": decided_on})
     await wf.must(d, "withdraw", "league", {"comment": "not ready"})
     while await wf.deliver():
         pass
@@ -131,7 +130,7 @@ async def test_withdrawal_and_rejection_restore_the_status_at_intent(wf: Workflo
     assert [e["change"].get("status") for e in await _history(wf, draft_zone)] == ["candidate"]  # never applying
     assert (await wf.client.get(f"/applications/{d}/deliveries", headers=wf.h("st"))).json() == []
     rejection = (await _history(wf, rejected_zone))[-1]
-    assert rejection["legal_basis"] == {"document": "内政字〔2026〕9号", "date": TODAY}
+    assert rejection["legal_basis"] == {"document": "内政字〔2026〕9号", "date": decided_on}
     assert "条件不足" in rejection["note"]
     # a closed application frees the park for a new one
     assert (await wf.create(withdrawn_zone))["state"] == "draft"
@@ -185,7 +184,8 @@ async def test_dispatcher_runs_in_the_lifespan(wf: Workflow, tokens: Tokens, tmp
 
 
 async def _status_event(wf: Workflow, zone: str, status: str, role: str, sub: str | None = None) -> None:
-    body = {"event_id": str(uuid.uuid4()), "change": {"field": "status", "value": status}, "effective_date": TODAY,
+    body = {"event_id": str(uuid.uuid4()), "change": {"field": "status", "value": status},
+            "effective_date": shanghai_today(),
             "legal_basis": {"document": "内政办发〔2022〕17号", "article": "15", "date": "2022-02-24"},
             "actor": "test", "source": "tests"}
     r = await wf.registry.post(f"/zones/{zone}/events", json=body, headers=wf.tokens.headers(role, sub=sub))

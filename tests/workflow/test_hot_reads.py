@@ -4,6 +4,7 @@ The route is reached with a query string (which the lane leaves to it); the refu
 from __future__ import annotations
 
 from services.workflow.applications.hot import HotApplicationReads
+from tests.clock import shanghai_today
 from tests.workflow.conftest import Workflow
 
 
@@ -14,7 +15,7 @@ async def test_the_hot_lane_answers_as_the_route(wf: Workflow) -> None:
     await wf.must(audit, "submit_to_government", "st", {"comment": "审核同意"})  # a joint act half signed
     approved = await wf.to_state("submitted_to_government")
     await wf.must(approved, "approve", "gov", {"document": "内政字〔2026〕3号",
-                                               "date": (await wf.get(approved))["updated_at"][:10]})
+                                               "date": shanghai_today()})
     for app_id in (draft, review, audit, approved):
         for actor in ("st", "observer", "league", "gov", "expert_a"):
             if actor == "expert_a" and app_id == draft:

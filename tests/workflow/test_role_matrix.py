@@ -10,14 +10,12 @@ regional government, the statistics bureau, a service token."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from shared.testing import execute_raw
+from tests.clock import shanghai_today
 from tests.workflow.conftest import Workflow
 
-TODAY = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date().isoformat()
 ROLES = (None, "observer", "league", "other_league", "st", "expert_a", "expert_other", "gov", "bureau", "service")
 
 # action: (state it is tried in, expected status per role column)
@@ -74,13 +72,15 @@ MATRIX: dict[str, tuple[str, tuple[int, ...]]] = {
 }
 HOOK = "http://127.0.0.1:9/hook"  # nothing listens: nothing is delivered here
 
-BODIES: dict[str, dict[str, Any]] = {
-    "not_recommend": {"comment": "不推荐"},
-    "approve": {"document": "内政字〔2026〕1号", "date": TODAY},
-    "reject (audit)": {"comment": "审核不通过"},
-    "reject (government)": {"comment": "不予批复", "document": "内政字〔2026〕2号", "date": TODAY},
-    "withdraw": {"comment": "撤回"},
-}
+def _body(action: str) -> dict[str, Any]:
+    """The body of a transition; a decision is dated today in Shanghai, read now (tests/clock.py)."""
+    return {
+        "not_recommend": {"comment": "不推荐"},
+        "approve": {"document": "内政字〔2026〕1号", "date": shanghai_today()},
+        "reject (audit)": {"comment": "审核不通过"},
+        "reject (government)": {"comment": "不予批复", "document": "内政字〔2026〕2号", "date": shanghai_today()},
+        "withdraw": {"comment": "撤回"},
+    }.get(action, {})
 
 
 async def _prepare(wf: Workflow, state: str) -> int:
@@ -178,7 +178,7 @@ async def _call(wf: Workflow, action: str, role: str | None, app_id: int | None,
                              headers=h)).status_code
     name = action.split(" ")[0]
     assert etag is not None
-    return (await c.post(f"{base}/transitions/{name}", json=BODIES.get(action, {}),
+    return (await c.post(f"{base}/transitions/{name}", json=_body(action),
                          headers={**h, "If-Match": etag})).status_code
 
 
