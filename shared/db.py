@@ -121,6 +121,43 @@ class Database:
         # connection is I/O
         await greenlet_spawn(raw.close)
 
+    @asynccontextmanager
+    async def driver_transaction(self) -> AsyncIterator[Any]:
+        """A write transaction on a pooled connection's own driver object (BEGIN; BEGIN IMMEDIATE on SQLite,
+        as a write session begins): committed when the block ends normally, rolled back on an exception,
+        which is raised again. For the hottest writes, which skip the ORM session (as `driver_connection`
+        reads do). A connection whose rollback failed, or whose block was cancelled, is closed."""
+        raw = await self.engine.raw_connection()
+        driver: Any = raw.driver_connection
+        postgres = self.dialect == "postgresql"
+        try:
+            if postgres:
+                await driver.execute("BEGIN")
+            else:
+                await driver.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            await greenlet_spawn(raw.invalidate)
+            raise
+        try:
+            yield driver
+        except Exception:
+            try:
+                await (driver.execute("ROLLBACK") if postgres else driver.rollback())
+            except BaseException:
+                await greenlet_spawn(raw.invalidate)
+                raise
+            await greenlet_spawn(raw.close)
+            raise
+        except BaseException:  # cancelled mid-statement: the connection's state is unknown
+            await greenlet_spawn(raw.invalidate)
+            raise
+        try:
+            await (driver.execute("COMMIT") if postgres else driver.commit())
+        except BaseException:
+            await greenlet_spawn(raw.invalidate)  # the transaction is gone either way; so is the connection
+            raise
+        await greenlet_spawn(raw.close)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

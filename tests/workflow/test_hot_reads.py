@@ -1,9 +1,12 @@
-"""GET /applications/{id}: the hot lane (applications/hot.py) and the FastAPI route give the same answer.
-The route is reached with a query string (which the lane leaves to it); the refusals are the route's."""
+"""GET /applications/{id} and POST /applications/{id}/transitions/{name}: the hot lanes (applications/hot.py)
+and the FastAPI routes give the same answers. The route is reached with a query string (which a lane leaves
+to it); the refusals are the route's."""
 
 from __future__ import annotations
 
-from services.workflow.applications.hot import HotApplicationReads
+from typing import Any
+
+from services.workflow.applications.hot import HotApplicationReads, HotTransitions
 from tests.clock import shanghai_today
 from tests.workflow.conftest import Workflow
 
@@ -38,3 +41,111 @@ async def test_the_hot_lane_answers_as_the_route(wf: Workflow) -> None:
                (await wf.client.get(f"/applications/{draft}", headers={"Authorization": "Bearer x.y.z"})).status_code,
                (await wf.client.get("/applications/0", headers=wf.h("st"))).status_code]
     assert refused == [401, "other-league", "not-assigned", "application-not-found", 401, 422]
+
+
+# ------------------------------------------------------------------------- POST .../transitions/{name}
+
+VARYING = {"id", "zone_code", "code", "park_name", "etag", "created_at", "updated_at", "state_entered_at",
+           "intent_submitted_at", "closed_at", "due_at", "at", "name_zh"}
+
+
+def _same_shape(value: Any) -> Any:
+    """A transition's answer without what differs between two applications taken the same way."""
+    if isinstance(value, dict):
+        return {k: "…" if k in VARYING else _same_shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_same_shape(v) for v in value]
+    return value
+
+
+async def _audit(wf: Workflow, app_id: int) -> list[tuple[Any, ...]]:
+    entries = (await wf.client.get(f"/applications/{app_id}/audit", headers=wf.h("st"))).json()["entries"]
+    return [(e["action"], e["actor_role"], e["from_state"], e["to_state"], e["round"], sorted(e["data"]),
+             len(e["documents"])) for e in entries]
+
+
+async def test_a_transition_through_the_lane_is_the_routes(wf: Workflow) -> None:
+    """The whole process twice, one application through the lane and one through the route (a query string
+    sends it there): the same answers, audit chains, registry events and callbacks."""
+    lane_id = int((await wf.create())["id"])
+    route_id = int((await wf.create())["id"])
+    steps: list[tuple[str, str, dict[str, Any]]] = [
+        ("submit_intent", "league", {}), ("start_expert_review", "st", {}), ("recommend", "st", {}),
+        ("start_audit", "st", {}), ("submit_to_government", "st", {"comment": "审核同意"}),
+        ("submit_to_government", "league", {}),
+        ("approve", "gov", {"document": "内政字〔2026〕5号", "date": "today"})]
+    for app_id in (lane_id, route_id):
+        await wf.upload_required(app_id)
+    for name, actor, body in steps:
+        answers = []
+        for app_id, query in ((lane_id, ""), (route_id, "?via=route")):
+            if name == "start_expert_review":
+                await wf.assign(app_id, "expert-a")
+            if name == "recommend":
+                assert (await wf.opine(app_id, "expert_a")).status_code == 201
+            given = {k: shanghai_today() if v == "today" else v for k, v in body.items()}
+            r = await wf.client.post(f"/applications/{app_id}/transitions/{name}{query}", json=given,
+                                     headers=wf.h(actor, **{"If-Match": (await wf.get(app_id))["etag"]}))
+            assert r.status_code == 200, r.text
+            assert r.headers["etag"] == (await wf.get(app_id))["etag"]
+            assert r.json() == await wf.get(app_id)  # (JSONB may order the keys of a member otherwise)
+            answers.append(_same_shape(r.json()))
+        assert answers[0] == answers[1], name
+    assert (await wf.get(lane_id))["state"] == "approved"
+    assert await _audit(wf, lane_id) == await _audit(wf, route_id)
+    for app_id in (lane_id, route_id):
+        verified = (await wf.client.get(f"/applications/{app_id}/audit/verify", headers=wf.h("st"))).json()
+        assert verified["valid"] is True
+    sent = [[(d["path"].split("/")[-1], d["body"]["change"]) for d in
+             (await wf.client.get(f"/applications/{a}/deliveries", headers=wf.h("st"))).json()]
+            for a in (lane_id, route_id)]
+    assert sent[0] == sent[1] and len(sent[0]) == 2  # the intent and the approval, for the registry
+
+
+async def test_the_lane_takes_it_and_leaves_the_rest_to_the_route(wf: Workflow) -> None:
+    app_id = await wf.to_state("intent_submitted")
+    await wf.assign(app_id, "expert-a")
+    etag = (await wf.get(app_id))["etag"]
+    scope = {"type": "http", "method": "POST", "path": f"/applications/{app_id}/transitions/start_expert_review",
+             "query_string": b"", "app": wf.app,
+             "headers": [(b"authorization", wf.h("st")["Authorization"].encode()), (b"if-match", etag.encode())]}
+    wrong_role = {**scope, "headers": [(b"authorization", wf.h("league")["Authorization"].encode()),
+                                       (b"if-match", etag.encode())]}
+    assert await HotTransitions._take(wrong_role, app_id, "start_expert_review", b"") is None  # the route's 403
+    assert (await wf.get(app_id))["etag"] == etag  # rolled back: nothing changed
+    taken = await HotTransitions._take(scope, app_id, "start_expert_review", b"")
+    assert taken is not None
+    read = await wf.client.get(f"/applications/{app_id}", headers=wf.h("st"))
+    assert taken == (read.content, read.headers["etag"]) and read.json()["state"] == "under_expert_review"
+
+    # refusals and bad bodies are answered by the route, alike whichever way they came in
+    def post(query: str, headers: dict[str, str], **kw: Any) -> Any:
+        return wf.client.post(f"/applications/{app_id}/transitions/recommend{query}", headers=headers, **kw)
+
+    current = read.headers["etag"]
+    cases = [(wf.h("st", **{"If-Match": etag}), {"json": {}}),  # stale
+             (wf.h("st"), {"json": {}}),  # no If-Match
+             (wf.h("league", **{"If-Match": current}), {"json": {}}),  # wrong role
+             (wf.h("st", **{"If-Match": current}), {"json": {}}),  # no opinion yet
+             (wf.h("st", **{"If-Match": current}), {"json": {"comment": 5}}),  # a bad body
+             (wf.h("st", **{"If-Match": current}), {"json": [1]}),
+             (wf.h("st", **{"If-Match": current}), {"content": b"{", "headers": {"content-type": "application/json"}}),
+             (wf.h("st", **{"If-Match": current}), {"data": {"comment": "x"}}),  # a form
+             ({"If-Match": current}, {"json": {}})]  # no token
+    for headers, kw in cases:
+        extra = kw.pop("headers", {})
+        lane = await post("", {**headers, **extra}, **kw)
+        routed = await post("?via=route", {**headers, **extra}, **kw)
+        assert lane.status_code == routed.status_code and lane.status_code >= 400, (lane.text, routed.text)
+        strip = {"request_id", "instance"}
+        assert ({k: v for k, v in lane.json().items() if k not in strip}
+                == {k: v for k, v in routed.json().items() if k not in strip})
+    assert (await wf.get(app_id))["etag"] == current  # none of them changed anything
+
+    # an Idempotency-Key's replay through the lane: one transition, the same answer twice
+    assert (await wf.opine(app_id, "expert_a")).status_code == 201
+    headers = wf.h("st", **{"If-Match": (await wf.get(app_id))["etag"], "Idempotency-Key": "lane-replay-1"})
+    first = await post("", headers, json={})
+    again = await post("", headers, json={})
+    assert first.status_code == again.status_code == 200 and first.content == again.content
+    assert [e[0] for e in await _audit(wf, app_id)].count("recommend") == 1

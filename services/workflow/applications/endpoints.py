@@ -92,8 +92,8 @@ async def get_application(application_id: ApplicationId, request: Request, respo
 async def take_transition(application_id: ApplicationId, name: TransitionName, request: Request, response: Response,
                           session: SessionDep, principal: Caller,
                           body: Annotated[TransitionRequest | None, Body()] = None) -> Application:
-    app, experts = await transitions.take(session, request, principal, application_id, name,
-                                          body or TransitionRequest())
+    app, experts = await transitions.take(await TransitionStore.of(session), request, principal, application_id,
+                                          name, body or TransitionRequest())
     response.headers["ETag"] = service.etag(app)
     return service.out(app, experts)
 

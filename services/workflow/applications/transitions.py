@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.workflow.applications import registry_events
 from services.workflow.applications import repository as repo
@@ -46,7 +45,7 @@ from services.workflow.process import (
 )
 from services.workflow.settings import Settings
 from services.workflow.subscriptions import service as subscriptions
-from shared.auth import Principal, Role
+from shared.auth import Principal
 from shared.db import Database, utcnow
 from shared.http import check_if_match
 from shared.outbox import enqueue
@@ -167,9 +166,11 @@ async def _at_intent_before_lock(request: Request, principal: Principal, applica
     if not _makes_applying(name):
         return None
     db: Database = request.app.state.db
-    async with db.transaction() as read:
-        found = await repo.get(read, application_id)
-    if found is None or (principal.role == Role.league_government and principal.league_code != found.league_code):
+    try:
+        async with db.driver_connection() as driver:
+            found, _ = await TransitionStore(driver, db.dialect).readable(principal, application_id,
+                                                                          for_update=False)
+    except Problem:  # not found or not the caller's to see: `take` answers it
         return None
     t = definition(found.process_version).transition(name)
     if t is None or t.effects.registry_event != "applying" or principal.role.value not in t.roles_from(found.state):
@@ -206,11 +207,13 @@ async def _sign(store: TransitionStore, app: Application, t: TransitionDef, prin
                              **given})
 
 
-async def take(session: AsyncSession, request: Request, principal: Principal, application_id: int, name: str,
+async def take(store: TransitionStore, request: Request, principal: Principal, application_id: int, name: str,
                body: TransitionRequest) -> tuple[Application, list[str]]:
-    """Take transition `name` on the application; returns it (changed) and its panel."""
+    """Take transition `name` on the application, with the statements of `store` (store.py: on the driver
+    connection of the caller's write transaction, which commits what `take` wrote when it returns and rolls
+    back when it raises); returns the application (changed) and its panel. `request` gives If-Match, the
+    settings and the peers asked at intent."""
     asked = await _at_intent_before_lock(request, principal, application_id, name)
-    store = await TransitionStore.of(session)  # the statements below, on the driver (store.py)
     app, experts = await store.readable(principal, application_id)
     p = definition(app.process_version)
     t = p.transition(name)
