@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import rfc8785
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.scoring.clients.registry import RegistryClient
@@ -22,12 +21,13 @@ from services.scoring.evaluations import repository as repo
 from services.scoring.frameworks.definition import FrameworkDocument
 from services.scoring.rounds import repository as rounds_repo
 from services.scoring.rounds.service import snapshot as scores_snapshot
+from shared.canonical import canonical_json
 
 COHORT_STATUSES = ("accredited", "rectification", "revocation_proposed")  # issue #5 §3
 
 
 def canonical_hash(document: Any) -> str:
-    return hashlib.sha256(rfc8785.dumps(document)).hexdigest()
+    return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
 def zone_entry(zone: dict[str, Any]) -> dict[str, Any]:

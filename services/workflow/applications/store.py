@@ -8,6 +8,7 @@ the one the ORM paths use; what they `add` is collected here and written by `flu
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
@@ -20,6 +21,9 @@ from services.workflow.models import Application, ExpertAssignment, Material, Op
 from shared.auth import Principal
 from shared.problems import Problem
 from shared.rows import driver_of, mapper, write_together
+
+# which subscriptions are told of an application of league a.league_code (subscriptions.repository.receivers)
+_RECEIVES = "s.league_code IS NULL OR s.league_code = a.league_code"
 
 # the driver errors that mean "a concurrent request wrote first" (the ORM path maps IntegrityError)
 CONFLICTS: tuple[type[BaseException], ...] = (asyncpg.IntegrityConstraintViolationError, sqlite3.IntegrityError)
@@ -34,27 +38,46 @@ class TransitionStore:
         self.dialect = dialect
         self.application = mapper(Application, dialect)
         self._added: list[Any] = []
+        self._receivers: tuple[str, list[tuple[str, list[str]]]] | None = None
 
     @classmethod
     async def of(cls, session: AsyncSession) -> TransitionStore:
         """The store of the session's transaction."""
         return cls(await driver_of(session), session.get_bind().dialect.name)
 
-    async def readable(self, principal: Principal, application_id: int, *, for_update: bool = True
-                       ) -> tuple[Application, list[str]]:
+    async def readable(self, principal: Principal, application_id: int, *, for_update: bool = True,
+                       with_receivers: bool = False) -> tuple[Application, list[str]]:
         """The application, its row locked (unless a read), and its panel (experts not removed, in order
-        of assignment), when the caller may see it: as service.readable, in one statement."""
+        of assignment), when the caller may see it: as service.readable, in one statement. With
+        `with_receivers`, on PostgreSQL the same statement also reads the subscriptions told of the
+        application's league (`receivers` then answers without a round trip)."""
         access.check_role(principal)
         m, d = self.application, self.application.dialect
-        # SQLite: the write transaction holds the database
-        lock = " FOR UPDATE OF a" if for_update and not d.sqlite else ""
-        rows = await d.fetch(self.driver, f"SELECT {m.select('a')}, e.expert_sub FROM applications a "
-                             "LEFT JOIN expert_assignments e ON e.application_id = a.id AND e.removed_at IS NULL "
-                             f"WHERE a.id = {d.param(1)} ORDER BY e.assigned_at, e.id{lock}", application_id)
-        if not rows:
-            raise Problem(404, "application-not-found", f"No application {application_id}.")
-        app: Application = m.load(rows[0])
-        experts = [r[len(m.names)] for r in rows if r[len(m.names)] is not None]
+        if d.sqlite:  # in-process: a statement costs no round trip; the write transaction holds the database
+            rows = await d.fetch(self.driver, f"SELECT {m.select('a')}, e.expert_sub FROM applications a "
+                                 "LEFT JOIN expert_assignments e ON e.application_id = a.id AND e.removed_at IS NULL "
+                                 "WHERE a.id = ? ORDER BY e.assigned_at, e.id", application_id)
+            if not rows:
+                raise Problem(404, "application-not-found", f"No application {application_id}.")
+            app: Application = m.load(rows[0])
+            experts = [r[len(m.names)] for r in rows if r[len(m.names)] is not None]
+        else:
+            receivers = (", (SELECT coalesce(json_agg(json_build_array(s.id, s.events) ORDER BY s.created_at, s.id), "
+                         "'[]') FROM webhook_subscriptions s WHERE s.active AND s.deleted_at IS NULL AND "
+                         f"({_RECEIVES})) AS receivers" if with_receivers else "")
+            lock = " FOR UPDATE OF a" if for_update else ""
+            rows = await d.fetch(self.driver, f"SELECT {m.select('a')}, ARRAY(SELECT e.expert_sub FROM "
+                                 "expert_assignments e WHERE e.application_id = a.id AND e.removed_at IS NULL "
+                                 f"ORDER BY e.assigned_at, e.id) AS experts{receivers} FROM applications a "
+                                 f"WHERE a.id = $1{lock}", application_id)
+            if not rows:
+                raise Problem(404, "application-not-found", f"No application {application_id}.")
+            app = m.load(rows[0])
+            experts = list(rows[0][len(m.names)])
+            if with_receivers:
+                found = rows[0][len(m.names) + 1]
+                self._receivers = (app.league_code, [(sid, list(events or [])) for sid, events in
+                                                     (json.loads(found) if isinstance(found, str) else found)])
         access.check_read(principal, app.league_code, experts)
         return app, experts
 
@@ -94,13 +117,16 @@ class TransitionStore:
         await mapper(model, self.dialect).update(self.driver, instance, names)
 
     async def receivers(self, league_code: str) -> list[tuple[str, list[str]]]:
-        """As subscriptions.repository.receivers: the active subscriptions told of this league's applications."""
+        """As subscriptions.repository.receivers: the active subscriptions told of this league's applications
+        (read with the application when `readable` was asked to)."""
+        if self._receivers is not None and self._receivers[0] == league_code:
+            return self._receivers[1]
         m = mapper(WebhookSubscription, self.dialect)
         events = m.decoders[m.names.index("events")]
         true = "1" if m.dialect.sqlite else "true"
         rows = await m.dialect.fetch(
-            self.driver, f"SELECT id, events FROM webhook_subscriptions WHERE active = {true} AND deleted_at IS NULL "
-            f"AND (league_code IS NULL OR league_code = {m.dialect.param(1)}) ORDER BY created_at, id", league_code)
+            self.driver, f"SELECT id, events FROM webhook_subscriptions s WHERE active = {true} AND deleted_at IS NULL "
+            f"AND ({_RECEIVES.replace('a.league_code', m.dialect.param(1))}) ORDER BY created_at, id", league_code)
         return [(r[0], list(events(r[1]) or [])) for r in rows]
 
     def add(self, instance: object) -> None:

@@ -214,7 +214,7 @@ async def take(store: TransitionStore, request: Request, principal: Principal, a
     back when it raises); returns the application (changed) and its panel. `request` gives If-Match, the
     settings and the peers asked at intent."""
     asked = await _at_intent_before_lock(request, principal, application_id, name)
-    app, experts = await store.readable(principal, application_id)
+    app, experts = await store.readable(principal, application_id, with_receivers=True)
     p = definition(app.process_version)
     t = p.transition(name)
     if t is None:

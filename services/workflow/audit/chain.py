@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import rfc8785
+from shared.canonical import canonical_json
 
 # The members of an entry that its hash covers (everything but the hash itself and the row id).
 CONTENT_FIELDS = ("application_id", "seq", "at", "actor_sub", "actor_role", "action", "from_state", "to_state",
@@ -30,7 +30,7 @@ def content(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 def entry_hash(entry: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the entry's canonical content."""
-    return hashlib.sha256(rfc8785.dumps(content(entry))).hexdigest()
+    return hashlib.sha256(canonical_json(content(entry))).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
