@@ -155,7 +155,9 @@ class PeerClient:
             timeout=DEFAULT_TIMEOUT if timeout is None else timeout,
             transport=transport,
             headers=dict(headers or {}),
-            limits=limits or httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            # as many connections as are kept alive: past 20 in flight a request waits for one (pool timeout)
+            # instead of opening a connection that is closed after its one request
+            limits=limits or httpx.Limits(max_connections=20, max_keepalive_connections=20),
             follow_redirects=False,
         )
 
