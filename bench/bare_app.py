@@ -25,7 +25,10 @@ def create_app(bodies: dict[str, str] | None = None) -> FastAPI:
     """One GET route per path (the query string is ignored), each returning its constant body."""
     if bodies is None:
         bodies = json.loads(Path(os.environ["BENCH_BARE_BODIES"]).read_text(encoding="utf-8"))
-    app = FastAPI(title="bare baseline", openapi_url=None, docs_url=None, redoc_url=None)
+    # FastAPI's native OpenTelemetry off, as the services have it by default (*_OTEL): the baseline is not
+    # slowed by a check the registry skips
+    app = FastAPI(title="bare baseline", openapi_url=None, docs_url=None, redoc_url=None,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     for path, text in bodies.items():
         app.add_api_route(path, _constant(text.encode("utf-8")), methods=["GET"])
     return app

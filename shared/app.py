@@ -15,7 +15,7 @@ from shared.auth import TokenVerifier
 from shared.db import Database
 from shared.idempotency import IdempotencyMiddleware
 from shared.logging import BodySizeLimitMiddleware, RequestIdMiddleware, configure_logging
-from shared.problems import Problem, install_problem_handlers, problem_responses
+from shared.problems import DatabaseUnavailableMiddleware, Problem, install_problem_handlers, problem_responses
 from shared.settings import ServiceSettings
 
 Hook = Callable[[FastAPI], Awaitable[None]]
@@ -54,8 +54,10 @@ def create_service_app(
                 await hook(app)
             await app.state.db.dispose()
 
+    signals = settings.otel  # FastAPI's native OpenTelemetry, when the operator wants it (*_OTEL)
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan,
-                  responses=problem_responses(400, 401, 403, 413, 422, 500))
+                  responses=problem_responses(400, 401, 403, 413, 422, 500),
+                  telemetry={"tracing": signals, "metrics": signals, "logs": signals})
     app.state.service_name = name
     install_problem_handlers(app)
     for extra in reversed(middleware):  # the service's own pure ASGI middleware, innermost, in the given order
@@ -64,6 +66,7 @@ def create_service_app(
         app.state.idempotency_model = idempotency_model
         app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(DatabaseUnavailableMiddleware)  # a database down or full: 503, not 500
     app.add_middleware(RequestIdMiddleware, access_log=access_log)
 
     @app.get("/healthz", tags=["operations"], summary="The process is alive")

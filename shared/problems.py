@@ -183,3 +183,70 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         s: {"description": HTTPStatus(s).phrase, "content": {PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_SCHEMA}}}
         for s in statuses
     }
+
+
+# ------------------------------------------------------------------------- database unavailable
+
+def _unavailability_errors() -> tuple[type[BaseException], ...]:
+    import asyncpg
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    return (asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
+            ConnectionRefusedError, PoolTimeout)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether the error says the database cannot be reached or has no connection to give (the server is
+    down or full, the pool timed out), through SQLAlchemy's wrapping (`orig`) and the exception chain."""
+    kinds = _unavailability_errors()
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kinds):
+            return True
+        stack += [getattr(current, "orig", None), current.__cause__, current.__context__]
+    return False
+
+
+class DatabaseUnavailableMiddleware:
+    """Pure ASGI: a request that failed because the database could not be reached, before any answer was
+    sent, is answered 503 database-unavailable with Retry-After (problem+json), not 500: the client may
+    retry, nothing was changed. Everything else passes through untouched."""
+
+    def __init__(self, app: Any, *, retry_after: int = 1) -> None:
+        self.app = app
+        self.retry_after = retry_after
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception as exc:
+            if started or not database_unavailable(exc):
+                raise
+            log.warning("database unavailable", path=scope["path"], error=type(exc).__name__)
+            problem = Problem(503, "database-unavailable", "The database cannot be reached or has no free "
+                              "connection now; nothing was changed. Retry later.",
+                              headers={"Retry-After": str(self.retry_after)})
+            content = problem.body(scope["path"])
+            if request_id := scope.get("state", {}).get("request_id"):
+                content["request_id"] = request_id
+            body = json.dumps(content, ensure_ascii=False).encode()
+            await send({"type": "http.response.start", "status": 503, "headers": [
+                (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(self.retry_after).encode())]})
+            await send({"type": "http.response.body", "body": body})
