@@ -286,3 +286,32 @@ async def test_a_final_state_deadline_fails_the_startup(workflow_db: str, tokens
     with pytest.raises(ValueError, match="approved is final"):
         async with asgi_client(app):
             pass
+
+
+async def test_tasks_come_in_cursor_pages_in_queue_order(wf: Workflow) -> None:
+    """/tasks pages (limit, next_cursor) through the whole queue in its order, deadlines and none alike,
+    each application once; a cursor not issued by /tasks is a 422 naming it."""
+    ids = [await wf.to_state("intent_submitted") for _ in range(5)]
+    past = (dt.datetime.now(dt.UTC) - dt.timedelta(days=3)).strftime("%Y-%m-%d %H:%M:%S")
+    await execute_raw(wf.url, f"UPDATE applications SET due_at = '{past}' WHERE id = {ids[3]}")
+    await execute_raw(wf.url, f"UPDATE applications SET due_at = NULL WHERE id IN ({ids[0]}, {ids[2]})")
+    whole = await _tasks(wf, "st")
+    assert whole == [ids[3], ids[1], ids[4], ids[0], ids[2]]  # overdue, by deadline, then none by id
+    for limit in (1, 2, 3):
+        seen: list[int] = []
+        cursor: str | None = None
+        while True:
+            query = f"?limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+            r = await wf.client.get(f"/tasks{query}", headers=wf.h("st"))
+            assert r.status_code == 200, r.text
+            page = r.json()
+            assert page["limit"] == limit and len(page["items"]) <= limit
+            seen += [t["application"]["id"] for t in page["items"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == whole, limit
+    for bad in ("x", "WzFd", "WyJub3QgYSB0aW1lIiwgMV0", "WyIyMDI2LTAxLTAxVDAwOjAwOjAwIiwgMV0"):
+        r = await wf.client.get(f"/tasks?cursor={bad}", headers=wf.h("st"))
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == "cursor", (bad, r.text)
+    assert (await wf.client.get("/tasks?limit=0", headers=wf.h("st"))).status_code == 422

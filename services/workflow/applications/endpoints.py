@@ -105,9 +105,12 @@ async def get_actions(application_id: ApplicationId, session: SessionDep, princi
     return await service.actions(session, principal, app, experts)
 
 
-@router.get("/tasks", response_model=Tasks, summary="What is waiting for the caller (overdue first)")
-async def get_tasks(session: SessionDep, principal: Caller) -> Tasks:
-    return await service.tasks(session, principal)
+@router.get("/tasks", response_model=Tasks, responses=problem_responses(422),
+            summary="What is waiting for the caller (overdue first; cursor pages)")
+async def get_tasks(session: SessionDep, principal: Caller,
+                    cursor: Annotated[str | None, Query(max_length=200)] = None,
+                    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT) -> Tasks:
+    return await service.tasks(session, principal, cursor=cursor, limit=limit)
 
 
 @router.get("/applications/{application_id}/deliveries", response_model=list[Delivery],

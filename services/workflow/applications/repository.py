@@ -117,11 +117,19 @@ async def run_listing(session: AsyncSession, query: Select[tuple[Application]]) 
 
 
 async def waiting(session: AsyncSession, states: Sequence[str], *, league: str | None = None,
-                  expert: str | None = None) -> Sequence[Application]:
-    """Open applications in `states` (of the league / with the expert on the panel), overdue first."""
+                  expert: str | None = None, after: tuple[dt.datetime | None, int] | None = None,
+                  limit: int = 1000) -> Sequence[Application]:
+    """Open applications in `states` (of the league / with the expert on the panel), overdue first: at most
+    `limit`, those after the application (due_at, id) `after` in that order (a keyset page)."""
     if not states:
         return []
     query = select(Application).where(Application.state.in_(states), Application.closed_at.is_(None))
+    if after is not None:
+        due, last_id = after
+        query = query.where(
+            or_(Application.due_at.is_(None), Application.due_at > due,
+                and_(Application.due_at == due, Application.id > last_id)) if due is not None
+            else and_(Application.due_at.is_(None), Application.id > last_id))
     if league is not None:
         query = query.where(Application.league_code == league)
     if expert is not None:
@@ -134,7 +142,7 @@ async def waiting(session: AsyncSession, states: Sequence[str], *, league: str |
                                                  Opinion.expert_sub == expert)))
     # earliest deadline first (overdue ones are the earliest), no deadline last
     order = (Application.due_at.is_(None), Application.due_at, Application.id)
-    return (await session.execute(query.order_by(*order).limit(1000))).scalars().all()
+    return (await session.execute(query.order_by(*order).limit(limit))).scalars().all()
 
 
 async def material_facts_of(session: AsyncSession, ids: Iterable[int]) -> dict[int, tuple[MaterialFact, ...]]:

@@ -154,6 +154,8 @@ class Task(BaseModel):
 class Tasks(BaseModel):
     role: str
     items: list[Task]
+    limit: int
+    next_cursor: str | None = Field(None, description="the next page (?cursor=); none: this was the last")
 
 
 Delivery = OutboxDelivery  # a registry event of the application and its delivery state (shared.outbox_api)

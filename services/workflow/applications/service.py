@@ -44,7 +44,7 @@ from services.workflow.settings import Settings
 from services.workflow.subscriptions import service as subscriptions
 from shared.auth import Principal, Role
 from shared.db import utcnow
-from shared.http import make_etag
+from shared.http import DEFAULT_LIMIT, decode_cursor, encode_cursor, make_etag
 from shared.problems import Problem, field_error
 from shared.webhooks import new_webhook_id
 
@@ -222,7 +222,25 @@ async def actions(session: AsyncSession, principal: Principal, app: Application,
 # -------------------------------------------------------------------------------------- tasks
 
 
-async def tasks(session: AsyncSession, principal: Principal) -> Tasks:
+def _task_cursor(cursor: str | None) -> tuple[dt.datetime | None, int] | None:
+    """(due_at, id) of the last application of the previous page; a cursor not issued here is a 422."""
+    if cursor is None:
+        return None
+    due, last_id = decode_cursor(cursor, 2)
+    try:
+        at = None if due is None else dt.datetime.fromisoformat(due)
+    except (TypeError, ValueError):
+        at = None
+        due = ...  # not a timestamp: refused below
+    if due is ... or (at is not None and at.tzinfo is None) or type(last_id) is not int:
+        raise Problem(422, "validation-failed", "The cursor is not one this service issued.",
+                      errors=[field_error("cursor", "not a cursor issued by this endpoint", "invalid_cursor",
+                                          location="query")])
+    return at, last_id
+
+
+async def tasks(session: AsyncSession, principal: Principal, *, cursor: str | None = None,
+                limit: int = DEFAULT_LIMIT) -> Tasks:
     """What is waiting for the caller, earliest deadline (so overdue) first: a league government's own
     applications where it acts, an expert's panels without its opinion this round, the department's and
     the government's queues. Observers act on nothing.
@@ -235,20 +253,28 @@ async def tasks(session: AsyncSession, principal: Principal) -> Tasks:
     department organises the review and chases its panel, a league completes its own materials. The
     guards' rows are read for the whole page at once (one query for materials, one for opinions)."""
     access.check_role(principal)
+    after = _task_cursor(cursor)
     role = principal.role.value
     now = utcnow()
+
+    def page(found: Sequence[Application], items: list[Task]) -> Tasks:
+        last = found[limit - 1] if len(found) > limit else None
+        return Tasks(role=role, items=items, limit=limit, next_cursor=None if last is None else encode_cursor(
+            [None if last.due_at is None else last.due_at.isoformat(), last.id]))
+
     if principal.role == Role.expert:
         states = sorted({s.value for p in definitions().values() for s in p.opinion_states})
-        rows = await repo.waiting(session, states, expert=principal.sub)
+        found = await repo.waiting(session, states, expert=principal.sub, after=after, limit=limit + 1)
+        rows = found[:limit]
         panels = await repo.experts_of(session, [a.id for a in rows])
-        return Tasks(role=role, items=[
+        return page(found, [
             Task(application=out(a, panels[a.id], now), waiting_for=f"your opinion in round {a.round}",
                  actions=["give_opinion"], due_at=a.due_at, overdue=a.due_at is not None and a.due_at < now)
             for a in rows])
     states = sorted({s for p in definitions().values() for s in p.forward_states(role)})
     league = principal.league_code if principal.role == Role.league_government else None
-    steps = {a.id: (a, _forward_steps(definition(a.process_version), a.state, role))
-             for a in await repo.waiting(session, states, league=league)}
+    found = await repo.waiting(session, states, league=league, after=after, limit=limit + 1)
+    steps = {a.id: (a, _forward_steps(definition(a.process_version), a.state, role)) for a in found[:limit]}
     steps = {i: (a, ts) for i, (a, ts) in steps.items() if ts}
     reads = {i: frozenset().union(*(READS[g] for t in ts for g in t.guards)) for i, (_, ts) in steps.items()}
     panels = await repo.experts_of(session, list(steps))
@@ -265,7 +291,7 @@ async def tasks(session: AsyncSession, principal: Principal) -> Tasks:
         items.append(Task(application=out(a, panels[a.id], now), waiting_for=waiting_for, actions=names,
                           blocked_by=[] if names else [Reason(**r.as_dict()) for r in blocked],
                           due_at=a.due_at, overdue=a.due_at is not None and a.due_at < now))
-    return Tasks(role=role, items=items)
+    return page(found, items)
 
 
 def _forward_steps(p: ProcessDefinition, state: str, role: str) -> list[TransitionDef]:
