@@ -14,6 +14,8 @@ import hashlib
 import json
 import random
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Integer, LargeBinary, String, UniqueConstraint, select
@@ -160,21 +162,22 @@ class IdempotencyMiddleware:
                 captured["body"].append(message.get("body", b""))
             await send(message)
 
+        sql = _statements(db.dialect, model.__tablename__)
+        claim = Claim(sql, record_id, sql.timestamp(claimed_until))
+        scope[CLAIM_SCOPE_KEY] = claim  # for a handler that records its answer in its own transaction
         try:
             await self.app(scope, _replay(body), capture)
         finally:
             # 3. remember the answer (or free the key after a server error, so a retry may run): one
-            # statement, fenced by our claim (a takeover after our lease ran out set another locked_until)
+            # statement, fenced by our claim (a takeover after our lease ran out set another locked_until);
+            # nothing to do when the handler's transaction already recorded it
             status = captured["status"]
-            sql = _statements(db.dialect, model.__tablename__)
-            async with db.driver_connection() as driver:
-                if status >= 500:
-                    await sql.run(driver, sql.free, record_id, sql.timestamp(claimed_until))
-                else:
-                    stored_headers = {k.decode(): v.decode("latin-1") for k, v in captured["headers"]
-                                      if k.lower() in _REPLAYED_HEADERS}
-                    await sql.run(driver, sql.complete, status, b"".join(captured["body"]),
-                                  json.dumps(stored_headers), record_id, sql.timestamp(claimed_until))
+            if not claim.recorded:
+                async with db.driver_connection() as driver:
+                    if status >= 500:
+                        await sql.run(driver, sql.free, record_id, claim.fence)
+                    else:
+                        await claim.record(driver, status, b"".join(captured["body"]), captured["headers"])
 
     async def _insert_claim(self, db: Any, model: Any, sub: str, method: str, path: str, key: str, digest: str,
                             now: dt.datetime, claimed_until: dt.datetime) -> int | None:
@@ -230,6 +233,30 @@ class IdempotencyMiddleware:
             return str(app_state.verifier.verify(token.strip()).sub)
         except Problem:
             return None
+
+
+CLAIM_SCOPE_KEY = "hitech.idempotency"
+
+
+@dataclass(slots=True)
+class Claim:
+    """The Idempotency-Key this request holds (scope[CLAIM_SCOPE_KEY]). A handler that writes in a
+    transaction of its own on the driver may record its answer there (`record`, then `committed()` once
+    that transaction has committed): the transition and its remembered answer then commit together, and
+    the middleware writes nothing after it. Otherwise the middleware records the answer it captured."""
+
+    statements: _Statements
+    record_id: int
+    fence: Any  # the lease this claim set (locked_until), in its stored form
+    recorded: bool = False
+
+    async def record(self, driver: Any, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]]) -> None:
+        stored = {k.decode(): v.decode("latin-1") for k, v in headers if k.lower() in _REPLAYED_HEADERS}
+        await self.statements.run(driver, self.statements.complete, status, body, json.dumps(stored),
+                                  self.record_id, self.fence)
+
+    def committed(self) -> None:
+        self.recorded = True
 
 
 class _Statements:

@@ -4,7 +4,11 @@ to it); the refusals are the route's."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.workflow.applications.hot import HotApplicationReads, HotTransitions
 from tests.clock import shanghai_today
@@ -148,4 +152,17 @@ async def test_the_lane_takes_it_and_leaves_the_rest_to_the_route(wf: Workflow) 
     first = await post("", headers, json={})
     again = await post("", headers, json={})
     assert first.status_code == again.status_code == 200 and first.content == again.content
+    assert again.headers["idempotent-replayed"] == "true" and again.headers["etag"] == first.headers["etag"]
     assert [e[0] for e in await _audit(wf, app_id)].count("recommend") == 1
+    # the lane remembered the answer in the transition's own transaction (Claim.record), as the middleware would
+    engine = create_async_engine(wf.url)
+    try:
+        async with engine.connect() as conn:
+            (status, body, headers), = (await conn.execute(text(
+                "SELECT status_code, response_body, response_headers FROM idempotency_keys "
+                "WHERE key = 'lane-replay-1'"))).all()
+    finally:
+        await engine.dispose()
+    assert (status, bytes(body)) == (200, first.content)
+    stored = json.loads(headers) if isinstance(headers, str) else headers
+    assert stored == {"etag": first.headers["etag"], "content-type": "application/json"}

@@ -24,6 +24,7 @@ from services.workflow.applications.schemas import TransitionRequest
 from services.workflow.applications.store import TransitionStore
 from shared.auth import Principal
 from shared.db import Database
+from shared.idempotency import CLAIM_SCOPE_KEY, Claim
 from shared.problems import Problem
 
 _PATH = re.compile(r"^/applications/([1-9][0-9]{0,9})$")
@@ -47,9 +48,12 @@ def _principal(scope: Scope) -> Principal | None:
     return principal
 
 
+def _headers(body: bytes, etag: str) -> list[tuple[bytes, bytes]]:
+    return [(b"etag", etag.encode()), (b"content-length", str(len(body)).encode()), _JSON]
+
+
 async def _answer(send: Send, body: bytes, etag: str) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": [
-        (b"etag", etag.encode()), (b"content-length", str(len(body)).encode()), _JSON]})
+    await send({"type": "http.response.start", "status": 200, "headers": _headers(body, etag)})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -108,13 +112,19 @@ class HotTransitions:
         if principal is None or request is None:
             return None
         db: Database = scope["app"].state.db
+        claim: Claim | None = scope.get(CLAIM_SCOPE_KEY)  # an Idempotency-Key this request holds
         try:
             async with db.driver_transaction() as driver:
                 app, experts = await transitions.take(TransitionStore(driver, db.dialect), Request(scope),
                                                       principal, application_id, name, request)
+                answer = service.out(app, experts).model_dump_json().encode(), service.etag(app)
+                if claim is not None:  # the answer remembered with the transition, in its transaction
+                    await claim.record(driver, 200, answer[0], _headers(*answer))
         except Problem:  # refused, or a concurrent write first: rolled back; the route answers
             return None
-        return service.out(app, experts).model_dump_json().encode(), service.etag(app)
+        if claim is not None:
+            claim.committed()
+        return answer
 
 
 def _body_of(scope: Scope, body: bytes) -> TransitionRequest | None:
