@@ -95,6 +95,20 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+class TrackedSend:
+    """An ASGI `send` that remembers whether the response has started (then an error can no longer be
+    answered with a response of its own)."""
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class BodySizeLimitMiddleware:
     """Refuses bodies larger than `max_bytes` with 413 problem+json, before the route reads them."""
 
@@ -132,7 +146,7 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         received = 0
-        started = False
+        tracked = TrackedSend(send)
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -143,16 +157,10 @@ class BodySizeLimitMiddleware:
                     raise _TooLarge(self.max_bytes)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except _TooLarge:
-            if not started:
+            if not tracked.started:
                 await self._reject(scope, send)
 
 

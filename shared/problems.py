@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
+from shared.logging import TrackedSend
+
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 TYPE_PREFIX = "urn:hitech-zones:problem:"
 
@@ -225,18 +227,11 @@ class DatabaseUnavailableMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking(message: Any) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        tracked = TrackedSend(send)
         try:
-            await self.app(scope, receive, tracking)
+            await self.app(scope, receive, tracked)
         except Exception as exc:
-            if started or not database_unavailable(exc):
+            if tracked.started or not database_unavailable(exc):
                 raise
             log.warning("database unavailable", path=scope["path"], error=type(exc).__name__)
             problem = Problem(503, "database-unavailable", "The database cannot be reached or has no free "
