@@ -131,10 +131,7 @@ class Database:
         driver: Any = raw.driver_connection
         postgres = self.dialect == "postgresql"
         try:
-            if postgres:
-                await driver.execute("BEGIN")
-            else:
-                await driver.execute("BEGIN IMMEDIATE")
+            await driver.execute("BEGIN" if postgres else "BEGIN IMMEDIATE")
         except BaseException:
             await greenlet_spawn(raw.invalidate)
             raise

@@ -58,10 +58,15 @@ def decode_cursor(cursor: str, arity: int, param: str = "cursor") -> list[Any]:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         values = None
     if not isinstance(values, list) or len(values) != arity:
-        raise Problem(422, "validation-failed", f"The {param} is not one this service issued.",
-                      errors=[field_error(param, "not a cursor issued by this endpoint", "invalid_cursor",
-                                          location="query")])
+        raise invalid_cursor(param)
     return values
+
+
+def invalid_cursor(param: str = "cursor") -> Problem:
+    """The 422 of a cursor this endpoint did not issue (also for one whose values do not decode)."""
+    return Problem(422, "validation-failed", f"The {param} is not one this service issued.",
+                   errors=[field_error(param, "not a cursor issued by this endpoint", "invalid_cursor",
+                                       location="query")])
 
 
 class Page(BaseModel):

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 
@@ -189,18 +191,15 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 # ------------------------------------------------------------------------- database unavailable
 
-def _unavailability_errors() -> tuple[type[BaseException], ...]:
-    import asyncpg
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-    return (asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
-            ConnectionRefusedError, PoolTimeout)
+# the server is full or starting, the connection is gone or refused, the pool had none to give
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
+    ConnectionRefusedError, PoolTimeout)
 
 
 def database_unavailable(exc: BaseException) -> bool:
     """Whether the error says the database cannot be reached or has no connection to give (the server is
     down or full, the pool timed out), through SQLAlchemy's wrapping (`orig`) and the exception chain."""
-    kinds = _unavailability_errors()
     seen: set[int] = set()
     stack: list[BaseException | None] = [exc]
     while stack:
@@ -208,7 +207,7 @@ def database_unavailable(exc: BaseException) -> bool:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, kinds):
+        if isinstance(current, _UNAVAILABLE):
             return True
         stack += [getattr(current, "orig", None), current.__cause__, current.__context__]
     return False

@@ -44,7 +44,7 @@ from services.workflow.settings import Settings
 from services.workflow.subscriptions import service as subscriptions
 from shared.auth import Principal, Role
 from shared.db import utcnow
-from shared.http import DEFAULT_LIMIT, decode_cursor, encode_cursor, make_etag
+from shared.http import DEFAULT_LIMIT, decode_cursor, encode_cursor, invalid_cursor, make_etag
 from shared.problems import Problem, field_error
 from shared.webhooks import new_webhook_id
 
@@ -230,12 +230,9 @@ def _task_cursor(cursor: str | None) -> tuple[dt.datetime | None, int] | None:
     try:
         at = None if due is None else dt.datetime.fromisoformat(due)
     except (TypeError, ValueError):
-        at = None
-        due = ...  # not a timestamp: refused below
-    if due is ... or (at is not None and at.tzinfo is None) or type(last_id) is not int:
-        raise Problem(422, "validation-failed", "The cursor is not one this service issued.",
-                      errors=[field_error("cursor", "not a cursor issued by this endpoint", "invalid_cursor",
-                                          location="query")])
+        raise invalid_cursor() from None
+    if (at is not None and at.tzinfo is None) or type(last_id) is not int:
+        raise invalid_cursor()
     return at, last_id
 
 

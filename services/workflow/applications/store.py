@@ -22,8 +22,12 @@ from shared.auth import Principal
 from shared.problems import Problem
 from shared.rows import driver_of, mapper, write_together
 
-# which subscriptions are told of an application of league a.league_code (subscriptions.repository.receivers)
-_RECEIVES = "s.league_code IS NULL OR s.league_code = a.league_code"
+
+def _receives(league: str) -> str:
+    """Which subscriptions `s` are told of an application of `league` (subscriptions.repository.receivers):
+    the department's (no league) and that league's."""
+    return f"s.league_code IS NULL OR s.league_code = {league}"
+
 
 # the driver errors that mean "a concurrent request wrote first" (the ORM path maps IntegrityError)
 CONFLICTS: tuple[type[BaseException], ...] = (asyncpg.IntegrityConstraintViolationError, sqlite3.IntegrityError)
@@ -57,25 +61,25 @@ class TransitionStore:
             rows = await d.fetch(self.driver, f"SELECT {m.select('a')}, e.expert_sub FROM applications a "
                                  "LEFT JOIN expert_assignments e ON e.application_id = a.id AND e.removed_at IS NULL "
                                  "WHERE a.id = ? ORDER BY e.assigned_at, e.id", application_id)
-            if not rows:
-                raise Problem(404, "application-not-found", f"No application {application_id}.")
-            app: Application = m.load(rows[0])
-            experts = [r[len(m.names)] for r in rows if r[len(m.names)] is not None]
         else:
             receivers = (", (SELECT coalesce(json_agg(json_build_array(s.id, s.events) ORDER BY s.created_at, s.id), "
                          "'[]') FROM webhook_subscriptions s WHERE s.active AND s.deleted_at IS NULL AND "
-                         f"({_RECEIVES})) AS receivers" if with_receivers else "")
+                         f"({_receives('a.league_code')})) AS receivers" if with_receivers else "")
             lock = " FOR UPDATE OF a" if for_update else ""
             rows = await d.fetch(self.driver, f"SELECT {m.select('a')}, ARRAY(SELECT e.expert_sub FROM "
                                  "expert_assignments e WHERE e.application_id = a.id AND e.removed_at IS NULL "
                                  f"ORDER BY e.assigned_at, e.id) AS experts{receivers} FROM applications a "
                                  f"WHERE a.id = $1{lock}", application_id)
-            if not rows:
-                raise Problem(404, "application-not-found", f"No application {application_id}.")
-            app = m.load(rows[0])
-            experts = list(rows[0][len(m.names)])
+        if not rows:
+            raise Problem(404, "application-not-found", f"No application {application_id}.")
+        app: Application = m.load(rows[0])
+        panel = len(m.names)  # the column after the application's
+        if d.sqlite:  # one row per expert
+            experts = [r[panel] for r in rows if r[panel] is not None]
+        else:
+            experts = list(rows[0][panel])
             if with_receivers:
-                found = rows[0][len(m.names) + 1]
+                found = rows[0][panel + 1]
                 self._receivers = (app.league_code, [(sid, list(events or [])) for sid, events in
                                                      (json.loads(found) if isinstance(found, str) else found)])
         access.check_read(principal, app.league_code, experts)
@@ -126,7 +130,7 @@ class TransitionStore:
         true = "1" if m.dialect.sqlite else "true"
         rows = await m.dialect.fetch(
             self.driver, f"SELECT id, events FROM webhook_subscriptions s WHERE active = {true} AND deleted_at IS NULL "
-            f"AND ({_RECEIVES.replace('a.league_code', m.dialect.param(1))}) ORDER BY created_at, id", league_code)
+            f"AND ({_receives(m.dialect.param(1))}) ORDER BY created_at, id", league_code)
         return [(r[0], list(events(r[1]) or [])) for r in rows]
 
     def add(self, instance: object) -> None:
