@@ -15,6 +15,7 @@ from shared.auth import TokenVerifier
 from shared.db import Database
 from shared.idempotency import IdempotencyMiddleware
 from shared.logging import BodySizeLimitMiddleware, RequestIdMiddleware, configure_logging
+from shared.openapi import hoist_components
 from shared.problems import DatabaseUnavailableMiddleware, Problem, install_problem_handlers, problem_responses
 from shared.settings import ServiceSettings
 
@@ -59,6 +60,7 @@ def create_service_app(
                   responses=problem_responses(400, 401, 403, 413, 422, 500),
                   telemetry={"tracing": signals, "metrics": signals, "logs": signals})
     app.state.service_name = name
+    hoist_components(app)  # the definitions of bodies documented with shared.openapi.json_body
     install_problem_handlers(app)
     for extra in reversed(middleware):  # the service's own pure ASGI middleware, innermost, in the given order
         app.add_middleware(extra)

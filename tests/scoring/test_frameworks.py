@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 
 from services.scoring.frameworks.definition import FrameworkDocument
@@ -146,3 +147,22 @@ async def test_coinr_metadata_rows_as_json(services: Services) -> None:
     bad["coinr_meta"][3]["Type"] = "Indicatr"
     r = await services.scoring.post("/frameworks", json=bad, headers=services.headers(ST))
     assert r.status_code == 422 and r.json()["errors"][0]["pointer"] == "#/rows/3/Type"
+
+
+async def test_the_documented_body_is_the_accepted_one(services: Services) -> None:
+    """POST /frameworks documents its body (OpenAPI, recursive node tree in components): the bundled
+    documents and a small one conform to the documented JSON schema, and both documented examples
+    (JSON rows and a CSV table) register as they are."""
+    document = (await services.scoring.get("/openapi.json")).json()
+    content = document["paths"]["/frameworks"]["post"]["requestBody"]["content"]
+    schema = {**content["application/json"]["schema"], "components": document["components"]}
+    for doc in (*bundled_documents(), small_framework()):
+        jsonschema_rs.validate(schema, doc)
+    with pytest.raises(jsonschema_rs.ValidationError):
+        jsonschema_rs.validate(schema, {"id": "x"})
+    example = content["application/json"]["examples"]["coinr_meta"]["value"]
+    r = await services.scoring.post("/frameworks", json=example, headers=services.headers(ST))
+    assert r.status_code == 201, r.text
+    r = await services.scoring.post("/frameworks?id=tiny-csv&name_en=Tiny", content=content["text/csv"]["example"],
+                                    headers={**services.headers(ST), "Content-Type": "text/csv"})
+    assert r.status_code == 201 and r.json()["indicators"] == 1 and r.json()["units"] == 1, r.text

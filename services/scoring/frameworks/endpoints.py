@@ -6,13 +6,15 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.scoring.frameworks import coinr, service
 from services.scoring.frameworks import repository as repo
-from services.scoring.frameworks.definition import FRAMEWORK_ID, FrameworkDocument
+from services.scoring.frameworks.definition import FRAMEWORK_ID, FrameworkDocument, Label, ScopeUnit
 from services.scoring.models import FrameworkVersion
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
+from shared.openapi import json_body
 from shared.problems import Problem, field_error, problem_responses
 from shared.tabular import decode_csv, media_type_of
 
@@ -61,6 +63,51 @@ async def list_versions(framework_id: str, session: SessionDep) -> dict[str, Any
     return {"items": [summary(r, service.parsed(r)) for r in rows]}
 
 
+class CoinrRow(BaseModel):
+    """One row of COINr's metadata table (`iMeta`), as JSON."""
+    model_config = ConfigDict(extra="allow")
+    iCode: str
+    iName: str
+    Type: str = Field(description="Indicator, Aggregate, Denominator, Group or Unit")
+    Parent: str | None = None
+    Level: int | None = None
+    Weight: float | None = None
+    Direction: int | None = Field(None, description="1 higher is better, -1 lower is better")
+    Denominator: str | None = None
+    Unit: str | None = None
+    Target: float | None = None
+
+
+class CoinrUnits(BaseModel):
+    units: list[ScopeUnit] | None = None
+
+
+class CoinrMetadataBody(BaseModel):
+    """A framework as COINr's metadata table in JSON rows (converted, then validated as a document)."""
+    id: str = Field(pattern=FRAMEWORK_ID)
+    name: Label | str | None = None
+    coinr_meta: list[CoinrRow]
+    scope: CoinrUnits | None = None
+    unit_column: str = "uCode"
+
+
+_TINY_ROWS = [
+    {"iCode": "Index", "iName": "Index", "Type": "Aggregate", "Parent": None, "Weight": 1},
+    {"iCode": "P1", "iName": "Pillar", "Type": "Aggregate", "Parent": "Index", "Weight": 1},
+    {"iCode": "Pop", "iName": "Population", "Type": "Denominator"},
+    {"iCode": "Gdp", "iName": "GDP", "Type": "Indicator", "Parent": "P1", "Weight": 2, "Direction": 1,
+     "Denominator": "Pop"},
+]
+FRAMEWORK_BODY = json_body(
+    FrameworkDocument | CoinrMetadataBody,
+    examples={"coinr_meta": {"id": "tiny-coinr", "name": {"en": "Tiny"}, "coinr_meta": _TINY_ROWS,
+                             "scope": {"units": [{"code": "X", "name": {"en": "X"}}]}}},
+    extra_content={"text/csv": {"schema": {"type": "string"}, "example": (
+        "Level,iCode,iName,Direction,Weight,Unit,Target,Denominator,Parent,Type\n"
+        ",Pop,Population,,,,,,,Denominator\n1,Gdp,GDP,1,2,,,Pop,P1,Indicator\n"
+        "2,P1,Pillar,,1,,,,Index,Aggregate\n3,Index,Index,,1,,,,,Aggregate\n,X,Unit X,,,,,,,Unit\n")}})
+
+
 def _coinr_body(body: dict[str, Any]) -> dict[str, Any]:
     """`{"id", "name", "coinr_meta": [rows], "scope"?}`: COINr's metadata table as JSON rows."""
     rows = body.get("coinr_meta")
@@ -76,7 +123,7 @@ def _coinr_body(body: dict[str, Any]) -> dict[str, Any]:
                              unit_column=str(body.get("unit_column") or "uCode"))
 
 
-@router.post("/frameworks", status_code=201,
+@router.post("/frameworks", status_code=201, openapi_extra=FRAMEWORK_BODY,
              responses={200: {"description": "the latest version's document again: that version"},
                         **problem_responses(409, 415)},
              summary="Register a framework or a new version (st_department): JSON document, or COINr's "

@@ -15,6 +15,7 @@ from services.scoring.methods.definition import METHOD_ID, MethodDocument, bundl
 from services.scoring.models import MethodVersion
 from shared.auth import Principal, Role, require_roles
 from shared.db import SessionDep
+from shared.openapi import json_body
 from shared.problems import Problem, field_error, problem_responses
 
 router = APIRouter(tags=["methods"], responses=problem_responses(404))
@@ -22,25 +23,9 @@ StDepartment = Annotated[Principal, Depends(require_roles(Role.st_department))]
 MethodId = Annotated[str, Path(pattern=METHOD_ID)]
 
 
-def _inline(node: Any, defs: dict[str, Any]) -> Any:
-    """A JSON schema with its `$defs` references replaced by their targets (no method model is recursive):
-    an OpenAPI document resolves `#/$defs/…` against its own root, where they are not."""
-    if isinstance(node, list):
-        return [_inline(v, defs) for v in node]
-    if not isinstance(node, dict):
-        return node
-    if set(node) == {"$ref"}:
-        return _inline(defs[node["$ref"].rsplit("/", 1)[1]], defs)
-    return {k: _inline(v, defs) for k, v in node.items() if k not in ("$defs", "discriminator")}
-
-
 def _method_body() -> dict[str, Any]:
-    """The posted document as documented: MethodDocument's schema (the route parses the JSON itself, so that
-    each problem names its JSON pointer), with a bundled method as the example."""
-    schema = MethodDocument.model_json_schema()
-    example = bundled()["nmg-default"].model_dump(mode="json", exclude_none=True)
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": _inline(schema, schema.get("$defs", {})), "example": example}}}}
+    """The posted document as documented, with a bundled method as the example."""
+    return json_body(MethodDocument, example=bundled()["nmg-default"].model_dump(mode="json", exclude_none=True))
 
 
 def summary(row: MethodVersion) -> dict[str, Any]:
