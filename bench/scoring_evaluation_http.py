@@ -29,7 +29,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import rfc8785
 from registry_read import _background_busy, _load_reference, _pg_admin, _start, _stop
 from scoring_intake import ROOT, Cpu, _prepare, _zones, json_body
 
@@ -49,6 +48,7 @@ async def _in_process(scoring_url: str, evaluation_id: int, reps: int) -> dict[s
     from services.scoring.frameworks import service as frameworks
     from services.scoring.methods import engine
     from services.scoring.methods import store as methods
+    from shared.canonical import canonical_json
     from shared.db import Database
 
     db = Database(scoring_url)
@@ -80,7 +80,7 @@ async def _in_process(scoring_url: str, evaluation_id: int, reps: int) -> dict[s
     assert inputs.canonical_hash(result) == row.result_hash  # the same numbers as the request stored
     hashed = time.perf_counter() - t0
     return {"raw": statistics.median(raw_s), "engine": statistics.median(engine_s),
-            "evaluate": statistics.median(evaluate_s), "hash": hashed, "result_mb": len(rfc8785.dumps(result)) / 1e6}
+            "evaluate": statistics.median(evaluate_s), "hash": hashed, "result_mb": len(canonical_json(result)) / 1e6}
 
 
 def run(args: argparse.Namespace) -> None:
