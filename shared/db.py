@@ -4,7 +4,8 @@ the request-scoped session, and the append-only triggers (listed in one place pe
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterable
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from sqlalchemy.pool import PoolResetState
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import greenlet_spawn
 
+from shared.coalesce import Coalescer, K, V
 from shared.decimals import canonical_decimal, check_decimal_digits
 from shared.problems import Problem
 
@@ -92,6 +94,14 @@ class Database:
         self._write = async_sessionmaker(
             self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False, autoflush=False
         )
+        self._coalescers: dict[Any, Coalescer[Any, Any]] = {}
+
+    def coalescer(self, fetch_many: Callable[[Database, Sequence[K]], Awaitable[Mapping[K, V]]]) -> Coalescer[K, V]:
+        """The coalesced reads of `fetch_many` on this database (shared.coalesce), made on first use."""
+        found = self._coalescers.get(fetch_many)
+        if found is None:
+            found = self._coalescers[fetch_many] = Coalescer(functools.partial(fetch_many, self))
+        return found
 
     @asynccontextmanager
     async def transaction(self, *, write: bool = False) -> AsyncIterator[AsyncSession]:

@@ -150,25 +150,46 @@ def _dumps(value: Any) -> bytes:
 
 
 async def current_zone_json(db: Database, code: str) -> tuple[bytes, str] | None:
-    """GET /zones/{code} without as_of/known_at: the body of a Zone and its ETag; None if unknown."""
+    """GET /zones/{code} without as_of/known_at: the body of a Zone and its ETag; None if unknown. The
+    requests of one loop turn share one statement (shared.coalesce)."""
+    return await db.coalescer(_current_zones_json).get(code)
+
+
+async def _current_zones_json(db: Database, codes: Sequence[str]) -> dict[str, tuple[bytes, str] | None]:
     async with db.driver_connection() as driver:
-        found = await repo.current_zone(driver, db.dialect, code)
-    if found is None:
-        return None
-    zone, parks = found
-    body = {**_summary_json({k: zone[k] for k in repo.SUMMARY_COLUMNS}),
-            **{k: zone[k] for k in repo.DETAIL_COLUMNS[:4]}, "parks": [_park_json(p) for p in parks],
-            **{k: zone[k] for k in repo.DETAIL_COLUMNS[4:]}, "as_of": None, "known_at": None}
-    return _dumps(body), f'"{code}.{zone["version"]}"'
+        found = await repo.current_zones(driver, db.dialect, codes)
+    out: dict[str, tuple[bytes, str] | None] = dict.fromkeys(codes)
+    for code, (zone, parks) in found.items():
+        body = {**_summary_json({k: zone[k] for k in repo.SUMMARY_COLUMNS}),
+                **{k: zone[k] for k in repo.DETAIL_COLUMNS[:4]}, "parks": [_park_json(p) for p in parks],
+                **{k: zone[k] for k in repo.DETAIL_COLUMNS[4:]}, "as_of": None, "known_at": None}
+        out[code] = _dumps(body), f'"{code}.{zone["version"]}"'
+    return out
+
+
+# a page: (leagues, kinds, levels, statuses, q, after code, limit)
+_PageKey = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...], str | None, str | None, int]
 
 
 async def current_page_json(db: Database, filters: ZoneFilters, after: str | None, limit: int) -> bytes:
-    """GET /zones without as_of/known_at: the body of a ZonePage (`after`: see after_code)."""
+    """GET /zones without as_of/known_at: the body of a ZonePage (`after`: see after_code). The same page
+    asked for by requests of one loop turn is read once (shared.coalesce)."""
+    key = (tuple(filters.leagues), tuple(filters.kinds), tuple(filters.levels), tuple(filters.statuses), filters.q,
+           after, limit)
+    return await db.coalescer(_current_pages_json).get(key)
+
+
+async def _current_pages_json(db: Database, keys: Sequence[_PageKey]) -> dict[_PageKey, bytes]:
+    out = {}
     async with db.driver_connection() as driver:
-        rows = await repo.current_page(driver, db.dialect, filters, after, limit + 1)
-    next_cursor = encode_cursor([rows[limit - 1]["code"]]) if len(rows) > limit else None
-    return _dumps({"items": [_summary_json(r) for r in rows[:limit]], "next_cursor": next_cursor, "limit": limit,
-                   "as_of": None, "known_at": None})
+        for key in keys:  # one after the other on the one connection
+            leagues, kinds, levels, statuses, q, after, limit = key
+            filters = ZoneFilters(leagues=leagues, kinds=kinds, levels=levels, statuses=statuses, q=q)
+            rows = await repo.current_page(driver, db.dialect, filters, after, limit + 1)
+            next_cursor = encode_cursor([rows[limit - 1]["code"]]) if len(rows) > limit else None
+            out[key] = _dumps({"items": [_summary_json(r) for r in rows[:limit]], "next_cursor": next_cursor,
+                               "limit": limit, "as_of": None, "known_at": None})
+    return out
 
 
 async def lookup_json(db: Database, codes: Sequence[str], as_of: dt.date | None) -> bytes:
