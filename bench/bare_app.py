@@ -2,8 +2,10 @@
 constant JSON body (the exact bytes the registry returned), no middleware, no database.
 
 Started by the benchmark with `uvicorn --factory bare_app:create_app` and the environment variable
-BENCH_BARE_BODIES naming a JSON file {"constant": {path: body text}, "zones": {code: body text}}: a route
-per constant path, and one `/zones/{code}` route answering each zone's body (an unknown code 404)."""
+BENCH_BARE_BODIES naming a JSON file {"constant": {path: body text}, "zones": {code: body text},
+"lists": {query string: body text}}: a route per constant path, one `/zones/{code}` route answering each
+zone's body (an unknown code 404); `/zones` answers the body of its query string when it is one of
+"lists", else its constant."""
 
 from __future__ import annotations
 
@@ -12,12 +14,12 @@ import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import FastAPI, HTTPException, Response
+from fastapi import FastAPI, HTTPException, Request, Response
 
 
-def _constant(body: bytes) -> Callable[[], Awaitable[Response]]:
-    async def endpoint() -> Response:
-        return Response(content=body, media_type="application/json")
+def _constant(body: bytes, by_query: dict[bytes, bytes]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        return Response(content=by_query.get(request.scope["query_string"], body), media_type="application/json")
 
     return endpoint
 
@@ -30,8 +32,9 @@ def create_app(bodies: dict[str, dict[str, str]] | None = None) -> FastAPI:
     # slowed by a check the registry skips
     app = FastAPI(title="bare baseline", openapi_url=None, docs_url=None, redoc_url=None,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
+    lists = {query.encode(): text.encode("utf-8") for query, text in bodies.get("lists", {}).items()}
     for path, text in bodies["constant"].items():
-        app.add_api_route(path, _constant(text.encode("utf-8")), methods=["GET"])
+        app.add_api_route(path, _constant(text.encode("utf-8"), lists if path == "/zones" else {}), methods=["GET"])
     zones = {code: text.encode("utf-8") for code, text in bodies.get("zones", {}).items()}
 
     @app.get("/zones/{code}")

@@ -39,7 +39,8 @@ if str(ROOT) not in sys.path:  # `python bench/registry_read.py` puts bench/ fir
 PG_ADMIN_URL = os.environ.get("HZ_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 GOAL = 0.50
 MEASURED = (("one zone", "/zones/S159041"), ("filtered list", "/zones?kind=hitech&level=regional&limit=50"),
-            ("every zone in turn", EACH_ZONE := "/zones/{code}"))
+            ("every zone in turn", EACH_ZONE := "/zones/{code}"),
+            ("every league's list in turn", EACH_LEAGUE := "/zones?league={code}&limit=50"))
 UVICORN_FLAGS = ["--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
                  "--log-level", "warning", "--host", "127.0.0.1"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -304,6 +305,14 @@ def _every_zone(port: int) -> list[str]:
             return out
 
 
+def _every_league(port: int) -> list[str]:
+    """GET /zones?league=…&limit=50 of every league/city, in code order."""
+    import httpx
+
+    leagues = httpx.get(f"http://127.0.0.1:{port}/leagues", timeout=10).json()
+    return [f"/zones?league={league['code']}&limit=50" for league in leagues]
+
+
 def _background_busy(seconds: float = 1.0) -> float:
     """How busy the machine is before any load (other processes), in % of all CPUs."""
     busy0, idle0 = _machine_busy_idle()
@@ -361,7 +370,8 @@ def main() -> None:
         env = {**os.environ, "REGISTRY_DATABASE_URL": url, "REGISTRY_LOG_LEVEL": "WARNING"}
         env.setdefault("REGISTRY_DB_POOL_SIZE", str(max(10, args.connections)))
         registry = _start("registry", "services.registry.app:create_app", env, ROOT, "/readyz")
-        paths = {label: _every_zone(registry.port) if path == EACH_ZONE else [path] for label, path in MEASURED}
+        paths = {label: _every_zone(registry.port) if path == EACH_ZONE else _every_league(registry.port)
+                 if path == EACH_LEAGUE else [path] for label, path in MEASURED}
         bodies: dict[str, bytes] = {}
         for path in (p for group in paths.values() for p in group):
             r = httpx.get(f"http://127.0.0.1:{registry.port}{path}", timeout=10)
@@ -371,7 +381,8 @@ def main() -> None:
         bodies_file = tmp / "bare_bodies.json"
         bodies_file.write_text(json.dumps({
             "constant": {p.split("?")[0]: b.decode() for p, b in bodies.items() if [p] in paths.values()},
-            "zones": {p.rsplit("/", 1)[1]: bodies[p].decode() for p in paths["every zone in turn"]}},
+            "zones": {p.rsplit("/", 1)[1]: bodies[p].decode() for p in paths["every zone in turn"]},
+            "lists": {p.split("?", 1)[1]: bodies[p].decode() for p in paths["every league's list in turn"]}},
             ensure_ascii=False), encoding="utf-8")
         bare = _start("bare", "bare_app:create_app", {**os.environ, "BENCH_BARE_BODIES": str(bodies_file)},
                       BENCH_DIR, "/zones")
@@ -396,7 +407,7 @@ def main() -> None:
         ratios: dict[str, float] = {}
         for label, path in MEASURED:
             each = paths[label]
-            print(f"{label}: GET {path}" + (f" ({len(each)} zones, each connection in turn from its own "
+            print(f"{label}: GET {path}" + (f" ({len(each)} of them, each connection in turn from its own "
                                             "starting point)" if len(each) > 1 else ""))
             print(header)
             reg = _measure(registry, each, args, pg_db)

@@ -10,7 +10,7 @@ import httpx
 from fastapi import FastAPI
 
 from services.workflow.applications.endpoints import router as applications_router
-from services.workflow.applications.hot import HotApplicationReads, HotTransitions
+from services.workflow.applications.hot import HotApplicationReads, HotPanel, HotTransitions
 from services.workflow.audit.endpoints import router as audit_router
 from services.workflow.clients.registry import RegistryClient
 from services.workflow.clients.scoring import ScoringClient
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None, *, registry_transport: httpx.As
         settings=settings, idempotency_model=IdempotencyRecord,
         routers=[process_router, applications_router, materials_router, panel_router, audit_router,
                  outbox_router, subscriptions_router],
-        # GET /applications/{id} and the transitions without the router (applications/hot.py)
-        middleware=[HotApplicationReads, HotTransitions],
+        # GET /applications/{id}, the transitions, opinions and assignments without the router (applications/hot.py)
+        middleware=[HotApplicationReads, HotTransitions, HotPanel],
         on_startup=[startup], on_shutdown=[shutdown],
     )

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from services.workflow.applications.hot import HotApplicationReads, HotTransitions
+from services.workflow.applications.hot import HotApplicationReads, HotPanel, HotTransitions
 from tests.clock import shanghai_today
 from tests.workflow.conftest import Workflow
 
@@ -53,12 +53,12 @@ VARYING = {"id", "zone_code", "code", "park_name", "etag", "created_at", "update
            "intent_submitted_at", "closed_at", "due_at", "at", "name_zh"}
 
 
-def _same_shape(value: Any) -> Any:
+def _same_shape(value: Any, varying: frozenset[str] | set[str] = VARYING) -> Any:
     """A transition's answer without what differs between two applications taken the same way."""
     if isinstance(value, dict):
-        return {k: "…" if k in VARYING else _same_shape(v) for k, v in value.items()}
+        return {k: "…" if k in varying else _same_shape(v, varying) for k, v in value.items()}
     if isinstance(value, list):
-        return [_same_shape(v) for v in value]
+        return [_same_shape(v, varying) for v in value]
     return value
 
 
@@ -166,3 +166,92 @@ async def test_the_lane_takes_it_and_leaves_the_rest_to_the_route(wf: Workflow) 
     assert (status, bytes(body)) == (200, first.content)
     stored = json.loads(headers) if isinstance(headers, str) else headers
     assert stored == {"etag": first.headers["etag"], "content-type": "application/json"}
+
+
+# ------------------------------------------------------------- POST .../opinions and .../experts (the panel)
+
+PANEL_VARYING = VARYING | {"application_id", "assigned_at"}
+
+
+async def test_the_panels_writes_through_the_lane_are_the_routes(wf: Workflow) -> None:
+    """Assignments and opinions, one application through the lane and one through the route: the same
+    answers and audit chains; every refusal is the route's, whichever way it came in, and changes nothing."""
+    lane_id = await wf.to_state("intent_submitted")
+    route_id = await wf.to_state("intent_submitted")
+
+    async def both(path: str, actor: str | None, **kw: Any) -> list[Any]:
+        out = []
+        for app_id, query in ((lane_id, ""), (route_id, "?via=route")):
+            out.append(await wf.client.post(f"/applications/{app_id}/{path}{query}", headers=wf.h(actor), **kw))
+        return out
+
+    for sub in ("expert-a", "expert-b"):
+        lane, routed = await both("experts", "st", json={"expert_sub": sub})
+        assert lane.status_code == routed.status_code == 201, (lane.text, routed.text)
+        assert lane.headers["content-type"] == routed.headers["content-type"] == "application/json"
+        assert _same_shape(lane.json(), PANEL_VARYING) == _same_shape(routed.json(), PANEL_VARYING)
+        assert lane.json()["experts"][-1]["expert_sub"] == sub
+        assert lane.json() == (await wf.client.get(f"/applications/{lane_id}/experts", headers=wf.h("st"))).json()
+    for app_id in (lane_id, route_id):
+        await wf.must(app_id, "start_expert_review", "st")
+    lane, routed = await both("opinions", "expert_a", json={"recommendation": "revise", "text": "  补充规划  "})
+    assert lane.status_code == routed.status_code == 201, (lane.text, routed.text)
+    assert {k: v for k, v in lane.json().items() if k not in PANEL_VARYING} == \
+        {k: v for k, v in routed.json().items() if k not in PANEL_VARYING} == \
+        {"round": 1, "expert_sub": "expert-a", "recommendation": "revise", "text": "补充规划"}
+    opinions = (await wf.client.get(f"/applications/{lane_id}/opinions", headers=wf.h("st"))).json()
+    assert opinions["rounds"][0]["opinions"] == [lane.json()] and opinions["rounds"][0]["outstanding"] == ["expert-b"]
+
+    # the refusals, alike both ways, and nothing changed by them
+    before = [(await wf.get(a))["etag"] for a in (lane_id, route_id)]
+    cases: list[tuple[str, str | None, dict[str, Any]]] = [
+        ("opinions", "expert_a", {"json": {"recommendation": "recommend", "text": "again"}}),  # once per round
+        ("opinions", "st", {"json": {"recommendation": "recommend", "text": "x"}}),  # not an expert
+        ("opinions", None, {"json": {"recommendation": "recommend", "text": "x"}}),  # no token
+        ("opinions", "expert_b", {"json": {"recommendation": "maybe", "text": "x"}}),  # a bad body
+        ("opinions", "expert_b", {"json": {"recommendation": "recommend", "text": "   "}}),
+        ("opinions", "expert_b", {"json": {"recommendation": "recommend", "text": "x", "extra": 1}}),
+        ("opinions", "expert_b", {"content": b"[1]", "headers": {"content-type": "application/json"}}),
+        ("opinions", "expert_b", {"data": {"recommendation": "recommend", "text": "x"}}),  # a form
+        ("experts", "st", {"json": {"expert_sub": "expert-a"}}),  # already on the panel
+        ("experts", "league", {"json": {"expert_sub": "expert-c"}}),  # not the department
+        ("experts", "st", {"json": {"expert_sub": "has space"}}),
+        ("experts", "st", {}),  # no body
+    ]
+    strip = {"request_id", "instance", "opinion_id"}
+    for path, actor, kw in cases:
+        extra = kw.pop("headers", {})
+        lane, routed = [await wf.client.post(f"/applications/{a}/{path}{q}", headers={**wf.h(actor), **extra}, **kw)
+                        for a, q in ((lane_id, ""), (route_id, "?via=route"))]
+        assert lane.status_code == routed.status_code and lane.status_code >= 400, (path, lane.text, routed.text)
+        assert ({k: v for k, v in lane.json().items() if k not in strip}
+                == {k: v for k, v in routed.json().items() if k not in strip}), (path, actor)
+    assert [(await wf.get(a))["etag"] for a in (lane_id, route_id)] == before
+    expert_c = await wf.client.post(f"/applications/{lane_id}/experts", headers=wf.h("expert_b"),
+                                    json={"expert_sub": "expert-c"})
+    assert expert_c.status_code == 403
+
+    # the lane answered what it could (the route would have given the same)
+    scope = {"type": "http", "method": "POST", "path": f"/applications/{lane_id}/opinions", "query_string": b"",
+             "app": wf.app, "headers": [(b"authorization", wf.h("expert_b")["Authorization"].encode()),
+                                        (b"content-type", b"application/json")]}
+    match = HotPanel.pattern.match(scope["path"])
+    assert match is not None
+    given = await HotPanel(wf.app)._handle(scope, match, b'{"recommendation": "recommend", "text": "ok"}')
+    assert given is not None and given[0] == 201 and json.loads(given[1])["expert_sub"] == "expert-b"
+    assert await HotPanel(wf.app)._handle(scope, match, b'{"recommendation": "recommend", "text": "ok"}') is None
+
+    # an Idempotency-Key's replay through the lane: one opinion, the same answer twice
+    await wf.client.post(f"/applications/{route_id}/opinions?via=route", headers=wf.h("expert_b"),
+                         json={"recommendation": "recommend", "text": "ok"})
+    for app_id in (lane_id, route_id):
+        await wf.must(app_id, "request_revision", "st")
+    assert (await wf.get(lane_id))["state"] == "revision_requested"
+    assert await _audit(wf, lane_id) == await _audit(wf, route_id)
+    key = wf.h("st", **{"Idempotency-Key": "panel-replay-1"})
+    app_id = await wf.to_state("intent_submitted")
+    first, again = [await wf.client.post(f"/applications/{app_id}/experts", headers=key,
+                                         json={"expert_sub": "expert-b"}) for _ in range(2)]
+    assert first.status_code == again.status_code == 201 and first.content == again.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert [e[0] for e in await _audit(wf, app_id)].count("assign_expert") == 1

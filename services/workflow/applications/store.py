@@ -115,6 +115,13 @@ class TransitionStore:
                                      application_id, expert_sub)
         return m.load(rows[0]) if rows else None
 
+    async def assignments(self, application_id: int) -> list[ExpertAssignment]:
+        """The panel's rows, removed ones too, in order of assignment (as panel.service.panel)."""
+        m = mapper(ExpertAssignment, self.dialect)
+        return [m.load(r) for r in await m.dialect.fetch(
+            self.driver, f"SELECT {m.select()} FROM expert_assignments WHERE application_id = {m.dialect.param(1)} "
+            "ORDER BY assigned_at, id", application_id)]
+
     async def update(self, instance: Any, names: Sequence[str]) -> None:
         """UPDATE these columns of a row read through this store (before `flush` writes the new ones)."""
         model: Any = type(instance)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 
 from services.workflow.applications.service import readable
+from services.workflow.applications.store import TransitionStore
 from services.workflow.panel import service
 from services.workflow.panel.schemas import AssignmentCreate, OpinionCreate, OpinionOut, Opinions, Panel
 from shared.auth import Principal, Role, current_principal, require_roles
@@ -31,7 +32,7 @@ async def get_panel(application_id: ApplicationId, session: SessionDep, principa
              summary="Assign an expert (st_department; intent_submitted, under_expert_review, revised)")
 async def assign_expert(application_id: ApplicationId, body: AssignmentCreate, session: SessionDep,
                         principal: StDepartment) -> Panel:
-    return await service.assign(session, principal, application_id, body.expert_sub)
+    return await service.assign(await TransitionStore.of(session), principal, application_id, body.expert_sub)
 
 
 @router.delete("/applications/{application_id}/experts/{expert_sub}", response_model=Panel,
@@ -52,4 +53,4 @@ async def get_opinions(application_id: ApplicationId, session: SessionDep, princ
              summary="Give your opinion in the current round (an expert on the panel; once per round)")
 async def give_opinion(application_id: ApplicationId, body: OpinionCreate, session: SessionDep,
                        principal: Expert) -> OpinionOut:
-    return await service.give(session, principal, application_id, body)
+    return await service.give(await TransitionStore.of(session), principal, application_id, body)

@@ -43,15 +43,18 @@ def _check_state(app: Application, allowed: Sequence[str], what: str, code: str)
 async def panel(session: AsyncSession, app: Application) -> Panel:
     rows = (await session.execute(select(ExpertAssignment).where(ExpertAssignment.application_id == app.id)
                                   .order_by(ExpertAssignment.assigned_at, ExpertAssignment.id))).scalars().all()
+    return panel_of(app, rows)
+
+
+def panel_of(app: Application, rows: Sequence[ExpertAssignment]) -> Panel:
     return Panel(application_id=app.id, version=app.version, experts=[
         Assignment(expert_sub=r.expert_sub, assigned_by=r.assigned_by, assigned_at=r.assigned_at,
                    removed_by=r.removed_by, removed_at=r.removed_at) for r in rows])
 
 
-async def assign(session: AsyncSession, principal: Principal, application_id: int, expert_sub: str) -> Panel:
+async def assign(store: TransitionStore, principal: Principal, application_id: int, expert_sub: str) -> Panel:
     """Put an expert on the panel (again, after a removal). The statements on the driver, as a
-    transition's (applications/store.py)."""
-    store = await TransitionStore.of(session)
+    transition's (applications/store.py): the route's session's or the lane's own (applications/hot.py)."""
     app, _ = await store.readable(principal, application_id)
     _check_state(app, definition(app.process_version).expert_assignment_states, "Experts are assigned",
                  "assignment-closed")
@@ -69,7 +72,7 @@ async def assign(session: AsyncSession, principal: Principal, application_id: in
     _touch(app)
     await audit.append(store, app, principal, "assign_expert", data={"expert_sub": expert_sub}, flush=False)
     await store.flush(app)  # the application's version and audit head, the new rows
-    return await panel(session, app)
+    return panel_of(app, await store.assignments(app.id))
 
 
 async def remove(session: AsyncSession, principal: Principal, application_id: int, expert_sub: str) -> Panel:
@@ -93,9 +96,9 @@ def _opinion_out(o: Opinion) -> OpinionOut:
                       recommendation=o.recommendation, text=o.text, created_at=o.created_at)  # type: ignore[arg-type]
 
 
-async def give(session: AsyncSession, principal: Principal, application_id: int, body: OpinionCreate) -> OpinionOut:
-    """The calling expert's opinion in the current round (once per round); on the driver, as a transition."""
-    store = await TransitionStore.of(session)
+async def give(store: TransitionStore, principal: Principal, application_id: int, body: OpinionCreate) -> OpinionOut:
+    """The calling expert's opinion in the current round (once per round); on the driver, as a transition
+    (the route's session's or the lane's own)."""
     app, _ = await store.readable(principal, application_id)  # 403 unless on the panel
     _check_state(app, definition(app.process_version).opinion_states, "Opinions are given", "opinions-closed")
     _, given = await store.guard_rows(app, frozenset({"opinions"}))
