@@ -40,7 +40,7 @@ PG_ADMIN_URL = os.environ.get("HZ_BENCH_PG_URL", "postgresql://postgres@127.0.0.
 GOAL = 0.50
 MEASURED = (("one zone", "/zones/S159041"), ("filtered list", "/zones?kind=hitech&level=regional&limit=50"),
             ("every zone in turn", EACH_ZONE := "/zones/{code}"),
-            ("every league's list in turn", EACH_LEAGUE := "/zones?league={code}&limit=50"))
+            ("every league's list in turn", EACH_LEAGUE := "/zones?league={code}&limit={50,20}"))
 UVICORN_FLAGS = ["--workers", "1", "--loop", "uvloop", "--http", "httptools", "--no-access-log",
                  "--log-level", "warning", "--host", "127.0.0.1"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -306,11 +306,12 @@ def _every_zone(port: int) -> list[str]:
 
 
 def _every_league(port: int) -> list[str]:
-    """GET /zones?league=…&limit=50 of every league/city, in code order."""
+    """GET /zones?league=…&limit=50 and …&limit=20 of every league/city: 24 different pages, more than the
+    connections, so that concurrent requests ask for different pages."""
     import httpx
 
     leagues = httpx.get(f"http://127.0.0.1:{port}/leagues", timeout=10).json()
-    return [f"/zones?league={league['code']}&limit=50" for league in leagues]
+    return [f"/zones?league={league['code']}&limit={limit}" for limit in (50, 20) for league in leagues]
 
 
 def _background_busy(seconds: float = 1.0) -> float:

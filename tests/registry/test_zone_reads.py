@@ -113,6 +113,7 @@ async def test_fast_list_pages_and_filters_like_the_orm(registry: httpx.AsyncCli
     db = Database(registry_db)
     cases = [ZoneFilters(leagues=["150200", "150600"]), ZoneFilters(statuses=["accredited", "revoked"]),
              ZoneFilters(q="BAOTOU"), ZoneFilters(q="50%_\\"), ZoneFilters(kinds=["etdz"], levels=["national"])]
+    visited: list[tuple[list[tuple[str, str]], bytes]] = []
     try:
         for filters in cases:
             params: list[tuple[str, str]] = [("limit", "4")]
@@ -123,13 +124,22 @@ async def test_fast_list_pages_and_filters_like_the_orm(registry: httpx.AsyncCli
             while True:
                 async with db.transaction() as session:
                     want = rendered(await service.list_zones(session, filters, cursor, 4, None, None))
-                got = await registry.get("/zones", params=params + ([("cursor", cursor)] if cursor else []))
+                page_params = params + ([("cursor", cursor)] if cursor else [])
+                got = await registry.get("/zones", params=page_params)
                 assert got.content == want, (filters, cursor)
+                visited.append((page_params, want))
                 cursor = got.json()["next_cursor"]
                 if cursor is None:
                     break
     finally:
         await db.dispose()
+    # every page at once: different pages of one loop turn are one statement (UNION ALL), each its own rows
+    assert len(visited) > 10
+    coalesced = registry._transport.app.state.db.coalescer(service._current_pages_json)  # type: ignore[attr-defined]
+    batches = coalesced.batches
+    answers = await asyncio.gather(*(registry.get("/zones", params=p) for p, _ in visited))
+    assert [a.content for a in answers] == [want for _, want in visited]
+    assert coalesced.batches - batches < len(visited) / 4
 
 
 async def test_lookup_answers_in_the_order_given(registry: httpx.AsyncClient, tokens: Tokens) -> None:

@@ -231,10 +231,7 @@ async def current_zones(driver: Any, dialect: str, codes: Sequence[str]
     return out
 
 
-async def current_page(driver: Any, dialect: str, filters: ZoneFilters, after_code: str | None,
-                       limit: int) -> list[dict[str, Any]]:
-    """Zone summaries matching the filters, by code after `after_code`; the same rows as list_current."""
-    sql = _Sql(dialect)
+def _page_select(sql: _Sql, filters: ZoneFilters, after_code: str | None, limit: int, columns: str) -> str:
     where = []
     for column, values in (("z.league_code", filters.leagues), ("z.kind", filters.kinds),
                            ("z.level", filters.levels), ("z.status", filters.statuses)):
@@ -246,10 +243,35 @@ async def current_page(driver: Any, dialect: str, filters: ZoneFilters, after_co
                      f"OR lower(coalesce(z.name_en, '')) LIKE {sql.param(pattern)} ESCAPE '\\')")
     if after_code is not None:
         where.append(f"z.code > {sql.param(after_code)}")
-    text = (f"SELECT {_SUMMARY_SQL} {_FROM}{' WHERE ' + ' AND '.join(where) if where else ''} "
+    return (f"SELECT {columns} {_FROM}{' WHERE ' + ' AND '.join(where) if where else ''} "
             f"ORDER BY z.code LIMIT {sql.param(limit)}")
+
+
+async def current_page(driver: Any, dialect: str, filters: ZoneFilters, after_code: str | None,
+                       limit: int) -> list[dict[str, Any]]:
+    """Zone summaries matching the filters, by code after `after_code`; the same rows as list_current."""
+    sql = _Sql(dialect)
     d = _Decoder(dialect)
-    return [d.summary(r) for r in await _fetch(driver, sql, text)]
+    return [d.summary(r) for r in await _fetch(driver, sql, _page_select(sql, filters, after_code, limit,
+                                                                         _SUMMARY_SQL))]
+
+
+async def current_pages(driver: Any, dialect: str, pages: Sequence[tuple[ZoneFilters, str | None, int]]
+                        ) -> list[list[dict[str, Any]]]:
+    """current_page of each (filters, after_code, limit), in one statement: each page a subquery with its
+    own order and limit, tagged with its index and its rows numbered, the pages joined by UNION ALL."""
+    if len(pages) == 1:
+        return [await current_page(driver, dialect, *pages[0])]
+    sql = _Sql(dialect)
+    parts = []
+    for i, (filters, after_code, limit) in enumerate(pages):
+        columns = f"{i} AS page, row_number() OVER (ORDER BY z.code) AS n, {_SUMMARY_SQL}"
+        parts.append(f"SELECT * FROM ({_page_select(sql, filters, after_code, limit, columns)}) AS p{i}")
+    d = _Decoder(dialect)
+    out: list[list[dict[str, Any]]] = [[] for _ in pages]
+    for r in await _fetch(driver, sql, " UNION ALL ".join(parts) + " ORDER BY page, n"):
+        out[r[0]].append(d.summary(r[2:]))
+    return out
 
 
 async def zones_by_code(driver: Any, dialect: str, codes: Sequence[str], *,

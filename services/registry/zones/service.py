@@ -180,15 +180,16 @@ async def current_page_json(db: Database, filters: ZoneFilters, after: str | Non
 
 
 async def _current_pages_json(db: Database, keys: Sequence[_PageKey]) -> dict[_PageKey, bytes]:
-    out = {}
+    pages = [(ZoneFilters(leagues=leagues, kinds=kinds, levels=levels, statuses=statuses, q=q), after, limit + 1)
+             for leagues, kinds, levels, statuses, q, after, limit in keys]
     async with db.driver_connection() as driver:
-        for key in keys:  # one after the other on the one connection
-            leagues, kinds, levels, statuses, q, after, limit = key
-            filters = ZoneFilters(leagues=leagues, kinds=kinds, levels=levels, statuses=statuses, q=q)
-            rows = await repo.current_page(driver, db.dialect, filters, after, limit + 1)
-            next_cursor = encode_cursor([rows[limit - 1]["code"]]) if len(rows) > limit else None
-            out[key] = _dumps({"items": [_summary_json(r) for r in rows[:limit]], "next_cursor": next_cursor,
-                               "limit": limit, "as_of": None, "known_at": None})
+        found = await repo.current_pages(driver, db.dialect, pages)  # one statement for every page
+    out = {}
+    for key, rows in zip(keys, found, strict=True):
+        limit = key[-1]
+        next_cursor = encode_cursor([rows[limit - 1]["code"]]) if len(rows) > limit else None
+        out[key] = _dumps({"items": [_summary_json(r) for r in rows[:limit]], "next_cursor": next_cursor,
+                           "limit": limit, "as_of": None, "known_at": None})
     return out
 
 
