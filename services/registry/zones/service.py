@@ -167,29 +167,27 @@ async def _current_zones_json(db: Database, codes: Sequence[str]) -> dict[str, t
     return out
 
 
-# a page: (leagues, kinds, levels, statuses, q, after code, limit)
-_PageKey = tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...], str | None, str | None, int]
+# a page: its filters (hashable, as tuples), the code it starts after, its limit
+_PageKey = tuple[ZoneFilters, str | None, int]
 
 
 async def current_page_json(db: Database, filters: ZoneFilters, after: str | None, limit: int) -> bytes:
     """GET /zones without as_of/known_at: the body of a ZonePage (`after`: see after_code). The same page
     asked for by requests of one loop turn is read once (shared.coalesce)."""
-    key = (tuple(filters.leagues), tuple(filters.kinds), tuple(filters.levels), tuple(filters.statuses), filters.q,
-           after, limit)
-    return await db.coalescer(_current_pages_json).get(key)
+    hashable = ZoneFilters(tuple(filters.leagues), tuple(filters.kinds), tuple(filters.levels),
+                           tuple(filters.statuses), filters.q)
+    return await db.coalescer(_current_pages_json).get((hashable, after, limit))
 
 
 async def _current_pages_json(db: Database, keys: Sequence[_PageKey]) -> dict[_PageKey, bytes]:
-    pages = [(ZoneFilters(leagues=leagues, kinds=kinds, levels=levels, statuses=statuses, q=q), after, limit + 1)
-             for leagues, kinds, levels, statuses, q, after, limit in keys]
-    async with db.driver_connection() as driver:
-        found = await repo.current_pages(driver, db.dialect, pages)  # one statement for every page
+    async with db.driver_connection() as driver:  # one statement for every page
+        found = await repo.current_pages(driver, db.dialect, [(f, after, limit + 1) for f, after, limit in keys])
     out = {}
-    for key, rows in zip(keys, found, strict=True):
-        limit = key[-1]
+    for (filters, after, limit), rows in zip(keys, found, strict=True):
         next_cursor = encode_cursor([rows[limit - 1]["code"]]) if len(rows) > limit else None
-        out[key] = _dumps({"items": [_summary_json(r) for r in rows[:limit]], "next_cursor": next_cursor,
-                           "limit": limit, "as_of": None, "known_at": None})
+        out[(filters, after, limit)] = _dumps({"items": [_summary_json(r) for r in rows[:limit]],
+                                               "next_cursor": next_cursor, "limit": limit, "as_of": None,
+                                               "known_at": None})
     return out
 
 
