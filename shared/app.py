@@ -13,7 +13,7 @@ from starlette.types import ASGIApp
 
 from shared.auth import TokenVerifier
 from shared.db import Database
-from shared.idempotency import IdempotencyMiddleware
+from shared.idempotency import IdempotencyGate, IdempotencyMiddleware
 from shared.logging import BodySizeLimitMiddleware, RequestIdMiddleware, configure_logging
 from shared.openapi import hoist_components
 from shared.problems import DatabaseUnavailableMiddleware, Problem, install_problem_handlers, problem_responses
@@ -62,11 +62,13 @@ def create_service_app(
     app.state.service_name = name
     hoist_components(app)  # the definitions of bodies documented with shared.openapi.json_body
     install_problem_handlers(app)
+    if idempotency_model is not None:  # the key is claimed in front of the router, after the service's lanes
+        app.add_middleware(IdempotencyGate)
     for extra in reversed(middleware):  # the service's own pure ASGI middleware, innermost, in the given order
         app.add_middleware(extra)
-    if idempotency_model is not None:  # innermost: runs after the body limit, before the routes
+    if idempotency_model is not None:  # runs after the body limit, before the lanes and the routes
         app.state.idempotency_model = idempotency_model
-        app.add_middleware(IdempotencyMiddleware)
+        app.add_middleware(IdempotencyMiddleware, gated=True)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(DatabaseUnavailableMiddleware)  # a database down or full: 503, not 500
     app.add_middleware(RequestIdMiddleware, access_log=access_log)

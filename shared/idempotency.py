@@ -2,9 +2,12 @@
 returns the original status and body (checked before If-Match, since it runs before the route);
 same key with another body → 422; same key still in flight → 409.
 
-The key row is claimed by one statement of its own before the route runs and completed by another after it:
-a crash between the route's commit and the completion leaves the key in flight until its lease
-(`lease_seconds`) runs out, after which a retry runs the request again."""
+The key row is claimed by one statement of its own before the route runs (`IdempotencyGate`, innermost)
+and completed by another after it: a crash between the route's commit and the completion leaves the key
+in flight until its lease (`lease_seconds`) runs out, after which a retry runs the request again. A
+handler in front of the gate that writes in a driver transaction of its own (the workflow's hot lanes)
+inserts the key with its answer in that transaction instead: one statement, committed with the write;
+when the key is already there it rolls back and the gate answers (replay, 409, 422)."""
 
 from __future__ import annotations
 
@@ -72,13 +75,17 @@ class IdempotencyMiddleware:
     """Pure ASGI middleware; the app must have `state.db` and `state.idempotency_model`."""
 
     def __init__(self, app: ASGIApp, *, ttl: dt.timedelta = dt.timedelta(hours=24),
-                 lease_seconds: int = 60) -> None:
+                 lease_seconds: int = 60, gated: bool = False) -> None:
+        """`gated`: the key is claimed by an `IdempotencyGate` in front of the router (after the handlers
+        that record their answer in their own transaction), not here before everything."""
         self.app = app
+        self.gated = gated
         self.ttl = ttl
         self.lease = dt.timedelta(seconds=lease_seconds)
 
-    async def _send_problem(self, send: Send, scope: Scope, problem: Problem) -> None:
-        body = _problem_bytes(problem, scope["path"])
+    @staticmethod
+    async def _send_problem(send: Send, path: str, problem: Problem) -> None:
+        body = _problem_bytes(problem, path)
         await send({"type": "http.response.start", "status": problem.status,
                     "headers": [(b"content-type", b"application/problem+json"),
                                 (b"content-length", str(len(body)).encode()),
@@ -96,7 +103,7 @@ class IdempotencyMiddleware:
             return
         key = raw_key.decode("latin-1")
         if not _KEY_RE.match(key):
-            await self._send_problem(send, scope, Problem(
+            await self._send_problem(send, scope["path"], Problem(
                 400, "invalid-idempotency-key", "Idempotency-Key must be 1–255 visible ASCII characters.",
                 errors=[{"in": "header", "field": "Idempotency-Key", "pointer": None, "code": "invalid",
                          "reason": "1–255 visible ASCII characters"}]))
@@ -123,35 +130,14 @@ class IdempotencyMiddleware:
                                 body)
         model = app_state.idempotency_model
         db = app_state.db
-
-        # 1. claim the key (its own short transaction, so a concurrent duplicate sees it in flight): one
-        # INSERT … ON CONFLICT DO NOTHING RETURNING; only a key seen before takes the slower path
         now = utcnow()
-        claimed_until = now + self.lease  # also identifies this claim: a takeover sets another value
-        try:
-            record_id = await self._insert_claim(db, model, sub, method, path, key, digest, now, claimed_until)
-            replay = None
-            if record_id is None:
-                record_id, replay = await self._claim_existing(db, model, sub, method, path, key, digest, now,
-                                                               claimed_until)
-        except IntegrityError:
-            await self._send_problem(send, scope, Problem(
-                409, "idempotency-key-in-flight", "A request with this Idempotency-Key is still being processed.",
-                headers={"Retry-After": "1"}))
-            return
-        except Problem as problem:
-            await self._send_problem(send, scope, problem)
+        sql = _statements(db.dialect, model.__tablename__)
+        claim = Claim(sql, self, db, model, (sub, method, path, key, digest), now, now + self.lease, send)
+        scope[CLAIM_SCOPE_KEY] = claim  # for the gate, and a handler that records its answer in its transaction
+        if not self.gated and not await claim.acquire():  # a replay or a refusal was sent
             return
 
-        if replay is not None:
-            status, stored_body, stored_headers = replay
-            out_headers = [(k.encode(), v.encode()) for k, v in stored_headers.items()]
-            out_headers += [(b"idempotent-replayed", b"true"), (b"content-length", str(len(stored_body)).encode())]
-            await send({"type": "http.response.start", "status": status, "headers": out_headers})
-            await send({"type": "http.response.body", "body": stored_body})
-            return
-
-        # 2. run the request, capturing the answer
+        # run the request, capturing the answer
         captured: dict[str, Any] = {"status": 500, "headers": [], "body": []}
 
         async def capture(message: Message) -> None:
@@ -162,32 +148,65 @@ class IdempotencyMiddleware:
                 captured["body"].append(message.get("body", b""))
             await send(message)
 
-        sql = _statements(db.dialect, model.__tablename__)
-        claim = Claim(sql, record_id, sql.timestamp(claimed_until))
-        scope[CLAIM_SCOPE_KEY] = claim  # for a handler that records its answer in its own transaction
+        claim.send = capture
         try:
             await self.app(scope, _replay(body), capture)
         finally:
-            # 3. remember the answer (or free the key after a server error, so a retry may run): one
-            # statement, fenced by our claim (a takeover after our lease ran out set another locked_until);
-            # nothing to do when the handler's transaction already recorded it
-            status = captured["status"]
-            if not claim.recorded:
+            # remember the answer (or free the key after a server error, so a retry may run): one statement,
+            # fenced by our claim (a takeover after our lease ran out set another locked_until); nothing to do
+            # when the handler's transaction recorded it, or the claim answered by itself (replay, 409, 422)
+            status, answer = captured["status"], b"".join(captured["body"])
+            expire = random.random() < 0.01  # expired keys go now and then
+            unsettled = not (claim.recorded or claim.answered)
+            if expire or unsettled:
                 async with db.driver_connection() as driver:
-                    if status >= 500:
-                        await sql.run(driver, sql.free, record_id, claim.fence)
-                    else:
-                        await claim.record(driver, status, b"".join(captured["body"]), captured["headers"])
+                    if expire:
+                        await sql.run(driver, sql.expire, sql.timestamp(now))
+                    if unsettled and claim.record_id is not None and status >= 500:
+                        await sql.run(driver, sql.free, claim.record_id, claim.fence)
+                    elif unsettled and status < 500:  # held: completed; not yet claimed (answered before the
+                        await claim.record(driver, status, answer, captured["headers"])  # gate): inserted
 
-    async def _insert_claim(self, db: Any, model: Any, sub: str, method: str, path: str, key: str, digest: str,
-                            now: dt.datetime, claimed_until: dt.datetime) -> int | None:
-        """The new key's row id, or None when (sub, method, path, key) is already there."""
-        sql = _statements(db.dialect, model.__tablename__)
+    async def _acquire(self, claim: Claim) -> bool:
+        """Claim the key before the route runs: True when this request now holds it (claim.record_id);
+        False when the answer was sent instead (a stored answer replayed, 409 in flight, 422 reused)."""
+        db = claim.db
+        sub, method, path, key, digest = claim.scope
+        try:
+            claim.record_id = await self._insert_claim(db, claim, claim.created_at)
+            replay = None
+            if claim.record_id is None:
+                claim.record_id, replay = await self._claim_existing(
+                    db, claim.model, sub, method, path, key, digest, claim.created_at, claim.lease_until)
+        except IntegrityError:
+            claim.record_id = None
+            claim.answered = True
+            await self._send_problem(claim.send, path, Problem(
+                409, "idempotency-key-in-flight", "A request with this Idempotency-Key is still being processed.",
+                headers={"Retry-After": "1"}))
+            return False
+        except Problem as problem:
+            claim.record_id = None
+            claim.answered = True
+            await self._send_problem(claim.send, path, problem)
+            return False
+        if replay is not None:
+            claim.record_id = None
+            claim.answered = True
+            status, stored_body, stored_headers = replay
+            out_headers = [(k.encode(), v.encode()) for k, v in stored_headers.items()]
+            out_headers += [(b"idempotent-replayed", b"true"), (b"content-length", str(len(stored_body)).encode())]
+            await claim.send({"type": "http.response.start", "status": status, "headers": out_headers})
+            await claim.send({"type": "http.response.body", "body": stored_body})
+            return False
+        return True
+
+    async def _insert_claim(self, db: Any, claim: Claim, now: dt.datetime) -> int | None:
+        """The new key's row id (in flight), or None when (sub, method, path, key) is already there."""
+        sql = claim.statements
         async with db.driver_connection() as driver:
-            if random.random() < 0.01:  # expired keys go now and then
-                await sql.run(driver, sql.expire, sql.timestamp(now))
-            return await sql.value(driver, sql.claim, sub, method, path, key, digest, sql.timestamp(now),
-                                   sql.timestamp(claimed_until), sql.timestamp(now + self.ttl))
+            return await sql.value(driver, sql.claim, *claim.scope, sql.timestamp(now),
+                                   sql.timestamp(claim.lease_until), sql.timestamp(now + self.ttl))
 
     async def _claim_existing(self, db: Any, model: Any, sub: str, method: str, path: str, key: str, digest: str,
                               now: dt.datetime, claimed_until: dt.datetime
@@ -238,25 +257,66 @@ class IdempotencyMiddleware:
 CLAIM_SCOPE_KEY = "hitech.idempotency"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Claim:
-    """The Idempotency-Key this request holds (scope[CLAIM_SCOPE_KEY]). A handler that writes in a
-    transaction of its own on the driver may record its answer there (`record`, then `committed()` once
-    that transaction has committed): the transition and its remembered answer then commit together, and
-    the middleware writes nothing after it. Otherwise the middleware records the answer it captured."""
+    """The Idempotency-Key of this request (scope[CLAIM_SCOPE_KEY]). Claimed before the route runs (by the
+    middleware, or by `IdempotencyGate` in front of the router), so that a concurrent duplicate sees it in
+    flight. A handler that writes in a transaction of its own on the driver, before the gate, records its
+    answer there instead (`record`, then `committed()` once that transaction has committed): the key is
+    inserted with its answer, in one statement, and commits with the write; when the key is already
+    there (an answer to replay, a request in flight, another body) the handler rolls back and hands the
+    request on, and the gate answers as for any route."""
 
     statements: _Statements
-    record_id: int
-    fence: Any  # the lease this claim set (locked_until), in its stored form
-    recorded: bool = False
+    middleware: IdempotencyMiddleware
+    db: Any
+    model: Any
+    scope: tuple[str, str, str, str, str]  # sub, method, path, key, request digest
+    created_at: dt.datetime
+    lease_until: dt.datetime
+    send: Send
+    record_id: int | None = None  # the row this request holds, once claimed
+    recorded: bool = False  # the answer is stored
+    answered: bool = False  # the claim sent the answer itself (replay, 409, 422)
 
-    async def record(self, driver: Any, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]]) -> None:
-        stored = {k.decode(): v.decode("latin-1") for k, v in headers if k.lower() in _REPLAYED_HEADERS}
-        await self.statements.run(driver, self.statements.complete, status, body, json.dumps(stored),
-                                  self.record_id, self.fence)
+    @property
+    def fence(self) -> Any:
+        """The lease this claim set (locked_until), in its stored form: a takeover sets another."""
+        return self.statements.timestamp(self.lease_until)
+
+    async def acquire(self) -> bool:
+        """Claim the key now: True when this request holds it; False when the answer was sent instead."""
+        return await self.middleware._acquire(self)
+
+    async def record(self, driver: Any, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]]) -> bool:
+        """Store the answer on `driver` (in the caller's transaction, if it has one). Unclaimed: insert the
+        key with it, False (nothing written) when the key is already there."""
+        sql = self.statements
+        stored = json.dumps({k.decode(): v.decode("latin-1") for k, v in headers if k.lower() in _REPLAYED_HEADERS})
+        if self.record_id is not None:
+            await sql.run(driver, sql.complete, status, body, stored, self.record_id, self.fence)
+            return True
+        return await sql.value(driver, sql.claim_answered, *self.scope, sql.timestamp(self.created_at),
+                               self.fence, sql.timestamp(self.created_at + self.middleware.ttl), status, body,
+                               stored) is not None
 
     def committed(self) -> None:
         self.recorded = True
+
+
+class IdempotencyGate:
+    """Innermost, in front of the router: claims the key of a request that no handler before it recorded
+    (`Claim.acquire`), and answers a replay or a refusal without running the route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        claim: Claim | None = scope.get(CLAIM_SCOPE_KEY)
+        if claim is not None and claim.record_id is None and not claim.recorded and not claim.answered:
+            if not await claim.acquire():
+                return
+        await self.app(scope, receive, send)
 
 
 class _Statements:
@@ -273,6 +333,9 @@ class _Statements:
         columns = "scope_sub, method, path, key, request_hash, created_at, locked_until, expires_at"
         self.claim = (f"INSERT INTO {table} ({columns}) VALUES ({', '.join(p(n) for n in range(1, 9))}) "
                       "ON CONFLICT (scope_sub, method, path, key) DO NOTHING RETURNING id")
+        answered = f"{columns}, status_code, response_body, response_headers"
+        self.claim_answered = (f"INSERT INTO {table} ({answered}) VALUES ({', '.join(p(n) for n in range(1, 12))}) "
+                               "ON CONFLICT (scope_sub, method, path, key) DO NOTHING RETURNING id")
         self.complete = (f"UPDATE {table} SET status_code = {p(1)}, response_body = {p(2)}, response_headers = {p(3)} "
                          f"WHERE id = {p(4)} AND status_code IS NULL AND locked_until = {p(5)}")
         self.free = f"DELETE FROM {table} WHERE id = {p(1)} AND status_code IS NULL AND locked_until = {p(2)}"

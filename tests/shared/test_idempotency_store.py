@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.registry.models import IdempotencyRecord
 from shared.db import Database
-from shared.idempotency import IdempotencyMiddleware
+from shared.idempotency import IdempotencyGate, IdempotencyMiddleware
 from shared.testing import DatabaseFactory
 
 
@@ -62,12 +62,16 @@ class Store:
     app: Any
 
 
-@pytest.fixture
-async def store(database_factory: DatabaseFactory, dialect: str) -> AsyncIterator[Store]:
+@pytest.fixture(params=["claimed-first", "gated"])
+async def store(database_factory: DatabaseFactory, dialect: str,
+                request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """The middleware claiming the key itself, or (as create_service_app mounts it) leaving that to the gate
+    in front of the route."""
     url = await database_factory.fresh("registry", dialect)
     db = Database(url)
     handler = Handler()
-    app = IdempotencyMiddleware(handler, lease_seconds=60)
+    gated = request.param == "gated"
+    app = IdempotencyMiddleware(IdempotencyGate(handler) if gated else handler, lease_seconds=60, gated=gated)
 
     class State:
         pass

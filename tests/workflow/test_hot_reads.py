@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.workflow.applications.hot import HotApplicationReads, HotPanel, HotTransitions
 from tests.clock import shanghai_today
-from tests.workflow.conftest import Workflow
+from tests.workflow.conftest import ACTORS, Workflow
 
 
 async def test_the_hot_lane_answers_as_the_route(wf: Workflow) -> None:
@@ -255,3 +255,60 @@ async def test_the_panels_writes_through_the_lane_are_the_routes(wf: Workflow) -
     assert first.status_code == again.status_code == 201 and first.content == again.content
     assert again.headers["idempotent-replayed"] == "true"
     assert [e[0] for e in await _audit(wf, app_id)].count("assign_expert") == 1
+
+
+# ------------------------------------------------------------ the Idempotency-Key inserted by the lane
+
+async def test_a_key_seen_before_rolls_the_lanes_write_back_and_the_gate_answers(wf: Workflow) -> None:
+    """A lane inserts the Idempotency-Key with its answer in the write's own transaction (Claim.record).
+    When the key is already there (in flight, answered, or with another body) the lane's write is rolled
+    back and the gate in front of the route answers: 409, the stored answer, 422, and nothing changes.
+    Two identical requests at once: one transition, the second replays the first's answer."""
+    import asyncio
+    import datetime as dt
+
+    from services.workflow.models import IdempotencyRecord
+    from shared.db import Database
+    from shared.idempotency import request_digest
+
+    app_id = await wf.to_state("recommended")
+    path = f"/applications/{app_id}/transitions/start_audit"
+    sub = ACTORS["st"]["sub"]
+
+    def digest(body: bytes) -> str:
+        return request_digest("POST", path, b"", b"application/json", body)
+
+    now = dt.datetime.now(dt.UTC)
+    seen = [("k-in-flight", digest(b"{}"), None, None),
+            ("k-answered", digest(b"{}"), 200, b'{"stored": true}'),
+            ("k-other-body", digest(b'{"comment": "x"}'), 200, b"{}")]
+    db = Database(wf.url)
+    try:
+        async with db.transaction(write=True) as session:
+            for key, request_hash, status, body in seen:
+                session.add(IdempotencyRecord(
+                    scope_sub=sub, method="POST", path=path, key=key, request_hash=request_hash, status_code=status,
+                    response_body=body, response_headers=None if status is None else {"etag": '"x"'},
+                    created_at=now, locked_until=now + dt.timedelta(minutes=5), expires_at=now + dt.timedelta(hours=1)))
+    finally:
+        await db.dispose()
+
+    etag = (await wf.get(app_id))["etag"]
+
+    def post(key: str) -> Any:
+        return wf.client.post(path, content=b"{}", headers=wf.h("st", **{
+            "If-Match": etag, "Idempotency-Key": key, "content-type": "application/json"}))
+
+    before = await wf.rows()
+    in_flight, answered, other = [await post(key) for key, *_ in seen]
+    assert (in_flight.status_code, in_flight.json()["code"]) == (409, "idempotency-key-in-flight")
+    assert (answered.status_code, answered.content) == (200, b'{"stored": true}')
+    assert answered.headers["idempotent-replayed"] == "true" and answered.headers["etag"] == '"x"'
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency-key-reused")
+    assert await wf.rows() == before  # no transition, audit entry, outbox message, delivery or key
+
+    first, second = await asyncio.gather(post("k-twice"), post("k-twice"))
+    assert first.status_code == second.status_code == 200 and first.content == second.content
+    assert sorted(r.headers.get("idempotent-replayed", "no") for r in (first, second)) == ["no", "true"]
+    assert (await wf.get(app_id))["state"] == "under_audit"
+    assert [e[0] for e in await _audit(wf, app_id)].count("start_audit") == 1

@@ -124,15 +124,16 @@ async def _committed(scope: Scope, status: int,
                      work: Callable[[TransitionStore], Awaitable[tuple[bytes, list[tuple[bytes, bytes]]]]]
                      ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
     """`work` in a driver transaction of its own (shared.db `driver_transaction`) instead of the route's ORM
-    session, with the Idempotency-Key's answer recorded in it; None when it raised a Problem (refused, or a
-    concurrent write first: rolled back, and the route answers)."""
+    session, with the Idempotency-Key and its answer inserted in it; None when it raised a Problem (refused,
+    or a concurrent write first) or the key was already there (a replay, in flight, another body): rolled
+    back, and the route answers (its gate claims the key first)."""
     db: Database = scope["app"].state.db
-    claim: Claim | None = scope.get(CLAIM_SCOPE_KEY)  # an Idempotency-Key this request holds
+    claim: Claim | None = scope.get(CLAIM_SCOPE_KEY)  # the request's Idempotency-Key
     try:
         async with db.driver_transaction() as driver:
             content, headers = await work(TransitionStore(driver, db.dialect))
-            if claim is not None:  # the answer remembered with the write, in its transaction
-                await claim.record(driver, status, content, headers)
+            if claim is not None and not await claim.record(driver, status, content, headers):
+                raise Problem(409, "idempotency-key-taken", "Used before.")  # never sent: rolls this back
     except Problem:
         return None
     if claim is not None:
