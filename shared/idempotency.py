@@ -173,40 +173,45 @@ class IdempotencyMiddleware:
         db = claim.db
         sub, method, path, key, digest = claim.scope
         try:
-            claim.record_id = await self._insert_claim(db, claim, claim.created_at)
+            claim.record_id = await self._insert_claim(db, claim)
             replay = None
             if claim.record_id is None:
                 claim.record_id, replay = await self._claim_existing(
                     db, claim.model, sub, method, path, key, digest, claim.created_at, claim.lease_until)
         except IntegrityError:
-            claim.record_id = None
-            claim.answered = True
-            await self._send_problem(claim.send, path, Problem(
+            await self._answer_instead(claim, problem=Problem(
                 409, "idempotency-key-in-flight", "A request with this Idempotency-Key is still being processed.",
                 headers={"Retry-After": "1"}))
             return False
         except Problem as problem:
-            claim.record_id = None
-            claim.answered = True
-            await self._send_problem(claim.send, path, problem)
+            await self._answer_instead(claim, problem=problem)
             return False
         if replay is not None:
-            claim.record_id = None
-            claim.answered = True
-            status, stored_body, stored_headers = replay
-            out_headers = [(k.encode(), v.encode()) for k, v in stored_headers.items()]
-            out_headers += [(b"idempotent-replayed", b"true"), (b"content-length", str(len(stored_body)).encode())]
-            await claim.send({"type": "http.response.start", "status": status, "headers": out_headers})
-            await claim.send({"type": "http.response.body", "body": stored_body})
+            await self._answer_instead(claim, replay=replay)
             return False
         return True
 
-    async def _insert_claim(self, db: Any, claim: Claim, now: dt.datetime) -> int | None:
+    async def _answer_instead(self, claim: Claim, *, problem: Problem | None = None,
+                              replay: tuple[int, bytes, dict[str, str]] | None = None) -> None:
+        """The request does not run: the stored answer is replayed, or the refusal sent; it holds no key."""
+        claim.record_id = None
+        claim.answered = True
+        if problem is not None:
+            await self._send_problem(claim.send, claim.scope[2], problem)
+            return
+        assert replay is not None
+        status, stored_body, stored_headers = replay
+        out_headers = [(k.encode(), v.encode()) for k, v in stored_headers.items()]
+        out_headers += [(b"idempotent-replayed", b"true"), (b"content-length", str(len(stored_body)).encode())]
+        await claim.send({"type": "http.response.start", "status": status, "headers": out_headers})
+        await claim.send({"type": "http.response.body", "body": stored_body})
+
+    async def _insert_claim(self, db: Any, claim: Claim) -> int | None:
         """The new key's row id (in flight), or None when (sub, method, path, key) is already there."""
         sql = claim.statements
         async with db.driver_connection() as driver:
-            return await sql.value(driver, sql.claim, *claim.scope, sql.timestamp(now),
-                                   sql.timestamp(claim.lease_until), sql.timestamp(now + self.ttl))
+            return await sql.value(driver, sql.claim, *claim.scope, sql.timestamp(claim.created_at),
+                                   sql.timestamp(claim.lease_until), sql.timestamp(claim.created_at + self.ttl))
 
     async def _claim_existing(self, db: Any, model: Any, sub: str, method: str, path: str, key: str, digest: str,
                               now: dt.datetime, claimed_until: dt.datetime
