@@ -11,8 +11,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from services.workflow.applications.hot import HotApplicationReads, HotPanel, HotTransitions
+from shared.testing import execute_raw
 from tests.clock import shanghai_today
-from tests.workflow.conftest import ACTORS, Workflow
+from tests.workflow.conftest import ACTORS, PDF, Workflow
 
 
 async def test_the_hot_lane_answers_as_the_route(wf: Workflow) -> None:
@@ -312,3 +313,34 @@ async def test_a_key_seen_before_rolls_the_lanes_write_back_and_the_gate_answers
     assert sorted(r.headers.get("idempotent-replayed", "no") for r in (first, second)) == ["no", "true"]
     assert (await wf.get(app_id))["state"] == "under_audit"
     assert [e[0] for e in await _audit(wf, app_id)].count("start_audit") == 1
+
+
+async def test_a_write_sets_only_the_columns_it_changed(wf: Workflow, dialect: str) -> None:
+    """After the intent, the eligibility advice and the park as it was stay as written: no later write
+    of the application (an upload, an assignment, an opinion, a transition, on a lane or the route) names
+    them in its UPDATE. A trigger `UPDATE OF` those columns (it fires when the statement names them, even
+    with the value they have) refuses such a write."""
+    app_id = await wf.to_state("intent_submitted")
+    kept = ("eligibility", "zone_at_intent", "status_at_intent", "created_by", "proposed_name", "created_at")
+    if dialect == "postgresql":
+        await execute_raw(wf.url, "CREATE FUNCTION refuse_kept() RETURNS trigger LANGUAGE plpgsql AS "
+                                  "$$ BEGIN RAISE EXCEPTION 'a kept column was written'; END $$")
+        await execute_raw(wf.url, f"CREATE TRIGGER refuse_kept BEFORE UPDATE OF {', '.join(kept)} ON applications "
+                                  "FOR EACH ROW EXECUTE FUNCTION refuse_kept()")
+    else:
+        await execute_raw(wf.url, f"CREATE TRIGGER refuse_kept BEFORE UPDATE OF {', '.join(kept)} ON applications "
+                                  "BEGIN SELECT RAISE(ABORT, 'a kept column was written'); END")
+    before = await wf.get(app_id)
+    await wf.assign(app_id, "expert-a")
+    await wf.must(app_id, "start_expert_review", "st")
+    assert (await wf.opine(app_id, "expert_a", "revise")).status_code == 201
+    routed = await wf.client.post(f"/applications/{app_id}/transitions/request_revision?via=route", json={},
+                                  headers=wf.h("st", **{"If-Match": (await wf.get(app_id))["etag"]}))
+    assert routed.status_code == 200, routed.text
+    for item in ("development_plan", "implementation_plan"):
+        assert (await wf.upload(app_id, item, PDF + b"v2")).status_code == 201
+    await wf.must(app_id, "submit_revision", "league")
+    await wf.must(app_id, "reject", "st", {"comment": "终止"})  # the decision and the closing columns written
+    after = await wf.get(app_id)
+    assert (after["state"], after["version"]) == ("rejected", before["version"] + 8)
+    assert {k: after[k] for k in kept if k in after} == {k: before[k] for k in kept if k in before}

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.workflow.applications import access
@@ -144,14 +145,19 @@ class TransitionStore:
         self._added.append(instance)
 
     async def flush(self, app: Application) -> None:
-        """The application's row (every column), then the new rows in the order added; a write that a
-        concurrent request made impossible is a 409, as on the ORM path (shared.db)."""
+        """The application's changed columns, then the new rows in the order added; a write that a
+        concurrent request made impossible is a 409, as on the ORM path (shared.db). Only what was set
+        since `readable` is written (the attribute events record it, as for an ORM flush): the eligibility
+        advice kept from the intent (~100 kB with the scoring service's explanations) is not encoded and
+        sent again with every transition. The row is locked, so the other columns are the ones read."""
         m = self.application
+        state = sa_inspect(app)
+        changed = [n for n in m.names if n in state.committed_state and n not in m.primary_key]
         try:  # one round trip on PostgreSQL
-            await write_together(self.driver, self.dialect, (app, [n for n in m.names if n not in m.primary_key]),
-                                 self._added)
+            await write_together(self.driver, self.dialect, (app, changed) if changed else None, self._added)
         except CONFLICTS:
             raise Problem(409, "conflict", "A concurrent request changed the same data first; read again and "
                           "retry.", headers={"Retry-After": "1"}) from None
+        state.committed_state.clear()  # written: a second flush writes only what changes after this one
         self._added.clear()
 
