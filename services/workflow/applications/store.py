@@ -30,6 +30,13 @@ def _receives(league: str) -> str:
     return f"s.league_code IS NULL OR s.league_code = {league}"
 
 
+# what guard_rows reads, per kind: the model and the rest of its SELECT, `a` being the application's row
+_GUARD_ROWS: dict[str, tuple[type[Any], str]] = {
+    "materials": (Material, "FROM materials x WHERE x.application_id = a.id ORDER BY x.item, x.version"),
+    "opinions": (Opinion, "FROM opinions x WHERE x.application_id = a.id AND x.round = a.round "
+                          "ORDER BY x.round, x.created_at, x.id"),
+}
+
 # the driver errors that mean "a concurrent request wrote first" (the ORM path maps IntegrityError)
 CONFLICTS: tuple[type[BaseException], ...] = (asyncpg.IntegrityConstraintViolationError, sqlite3.IntegrityError)
 
@@ -44,6 +51,7 @@ class TransitionStore:
         self.application = mapper(Application, dialect)
         self._added: list[Any] = []
         self._receivers: tuple[str, list[tuple[str, list[str]]]] | None = None
+        self._prefetched: dict[str, tuple[int, int, list[Any]]] = {}  # kind: (application, round, rows)
 
     @classmethod
     async def of(cls, session: AsyncSession) -> TransitionStore:
@@ -51,11 +59,13 @@ class TransitionStore:
         return cls(await driver_of(session), session.get_bind().dialect.name)
 
     async def readable(self, principal: Principal, application_id: int, *, for_update: bool = True,
-                       with_receivers: bool = False) -> tuple[Application, list[str]]:
+                       with_receivers: bool = False, prefetch: frozenset[str] = frozenset()
+                       ) -> tuple[Application, list[str]]:
         """The application, its row locked (unless a read), and its panel (experts not removed, in order
         of assignment), when the caller may see it: as service.readable, in one statement. With
         `with_receivers`, on PostgreSQL the same statement also reads the subscriptions told of the
-        application's league (`receivers` then answers without a round trip)."""
+        application's league (`receivers` then answers without a round trip); with `prefetch` (of
+        "materials", "opinions"), the rows `guard_rows` would read next (as arrays of rows: no round trip)."""
         access.check_role(principal)
         m, d = self.application, self.application.dialect
         if d.sqlite:  # in-process: a statement costs no round trip; the write transaction holds the database
@@ -67,10 +77,12 @@ class TransitionStore:
                          "'[]') FROM webhook_subscriptions s WHERE s.active AND s.deleted_at IS NULL AND "
                          f"({_receives('a.league_code')})) AS receivers" if with_receivers else "")
             lock = " FOR UPDATE OF a" if for_update else ""
+            prefetched = "".join(f", ARRAY(SELECT ROW({mapper(model, self.dialect).select('x')}) {rows_of})"
+                                 for kind, (model, rows_of) in _GUARD_ROWS.items() if kind in prefetch)
             rows = await d.fetch(self.driver, f"SELECT {m.select('a')}, ARRAY(SELECT e.expert_sub FROM "
                                  "expert_assignments e WHERE e.application_id = a.id AND e.removed_at IS NULL "
-                                 f"ORDER BY e.assigned_at, e.id) AS experts{receivers} FROM applications a "
-                                 f"WHERE a.id = $1{lock}", application_id)
+                                 f"ORDER BY e.assigned_at, e.id) AS experts{receivers}{prefetched} FROM "
+                                 f"applications a WHERE a.id = $1{lock}", application_id)
         if not rows:
             raise Problem(404, "application-not-found", f"No application {application_id}.")
         app: Application = m.load(rows[0])
@@ -79,10 +91,17 @@ class TransitionStore:
             experts = [r[panel] for r in rows if r[panel] is not None]
         else:
             experts = list(rows[0][panel])
+            at = panel + 1
             if with_receivers:
-                found = rows[0][panel + 1]
+                found = rows[0][at]
                 self._receivers = (app.league_code, [(sid, list(events or [])) for sid, events in
                                                      (json.loads(found) if isinstance(found, str) else found)])
+                at += 1
+            for kind, (model, _) in _GUARD_ROWS.items():
+                if kind in prefetch:
+                    loaded = mapper(model, self.dialect)
+                    self._prefetched[kind] = (app.id, app.round, [loaded.load(r) for r in rows[0][at]])
+                    at += 1
         access.check_read(principal, app.league_code, experts)
         return app, experts
 
@@ -91,6 +110,10 @@ class TransitionStore:
         """As service.guard_rows: every material version, the opinions of the current round."""
         materials: Sequence[Material] = ()
         opinions: Sequence[Opinion] = ()
+        if "materials" in reads and (found := self._prefetched_for(app, "materials")) is not None:
+            materials, reads = found, reads - {"materials"}
+        if "opinions" in reads and (found := self._prefetched_for(app, "opinions")) is not None:
+            opinions, reads = found, reads - {"opinions"}
         if "materials" in reads:
             m = mapper(Material, self.dialect)
             materials = [m.load(r) for r in await m.dialect.fetch(
@@ -102,6 +125,14 @@ class TransitionStore:
                 self.driver, f"SELECT {m.select()} FROM opinions WHERE application_id = {m.dialect.param(1)} "
                 f"AND round = {m.dialect.param(2)} ORDER BY round, created_at, id", app.id, app.round)]
         return materials, opinions
+
+    def _prefetched_for(self, app: Application, kind: str) -> list[Any] | None:
+        """The rows `readable` read with the application, while they are still the ones to read (the same
+        application and round, nothing added since)."""
+        found = self._prefetched.pop(kind, None)
+        if found is None or found[:2] != (app.id, app.round) or self._added:
+            return None
+        return found[2]
 
     async def next_material_version(self, application_id: int, item: str) -> int:
         d = self.application.dialect

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import hashlib
 import uuid
 from collections.abc import Sequence
@@ -115,6 +116,21 @@ def _reads(t: TransitionDef) -> frozenset[str]:
     return frozenset(reads)
 
 
+@functools.cache
+def _reads_by_name() -> dict[str, frozenset[str]]:
+    """What a transition of each name reads in any process version (read with the application, before
+    its version is known; a version that reads less leaves the rest unused)."""
+    reads: dict[str, frozenset[str]] = {}
+    for p in definitions().values():
+        for t in p.transitions:
+            reads[t.name] = reads.get(t.name, frozenset()) | _reads(t)
+    return reads
+
+
+def _reads_of_name(name: str) -> frozenset[str]:
+    return _reads_by_name().get(name, frozenset())  # an unknown name: refused after the read
+
+
 def _registry_event(t: TransitionDef, app: Application, principal: Principal, body: TransitionRequest,
                     event_id: str) -> dict[str, Any] | None:
     actor = f"{principal.sub} ({principal.role.value})"
@@ -214,7 +230,8 @@ async def take(store: TransitionStore, request: Request, principal: Principal, a
     back when it raises); returns the application (changed) and its panel. `request` gives If-Match, the
     settings and the peers asked at intent."""
     asked = await _at_intent_before_lock(request, principal, application_id, name)
-    app, experts = await store.readable(principal, application_id, with_receivers=True)
+    app, experts = await store.readable(principal, application_id, with_receivers=True,
+                                        prefetch=_reads_of_name(name))
     p = definition(app.process_version)
     t = p.transition(name)
     if t is None:

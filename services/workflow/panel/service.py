@@ -99,7 +99,8 @@ def _opinion_out(o: Opinion) -> OpinionOut:
 async def give(store: TransitionStore, principal: Principal, application_id: int, body: OpinionCreate) -> OpinionOut:
     """The calling expert's opinion in the current round (once per round); on the driver, as a transition
     (the route's session's or the lane's own)."""
-    app, _ = await store.readable(principal, application_id)  # 403 unless on the panel
+    # 403 unless on the panel; the round's opinions come with the application
+    app, _ = await store.readable(principal, application_id, prefetch=frozenset({"opinions"}))
     _check_state(app, definition(app.process_version).opinion_states, "Opinions are given", "opinions-closed")
     _, given = await store.guard_rows(app, frozenset({"opinions"}))
     mine = [o for o in given if o.expert_sub == principal.sub]
