@@ -24,6 +24,7 @@ def test_a_remembered_token_still_expires_and_a_forged_one_is_refused(tmp_path: 
     import datetime as dt
     import time
 
+    import jwt
     import pytest
 
     from shared.problems import Problem
@@ -31,10 +32,12 @@ def test_a_remembered_token_still_expires_and_a_forged_one_is_refused(tmp_path: 
     private, jwks = ensure_dev_keys(tmp_path)
     pem = private.read_bytes()
     verifier = TokenVerifier(issuer="iss", audience="aud", jwks_file=jwks, leeway=0)
-    short = mint_token(pem, sub="brief", role="observer", issuer="iss", audience="aud", ttl=dt.timedelta(seconds=1))
+    # exp is in whole seconds: a 1 s token minted at x.99 s expired 10 ms later (a flaky test); with 2 s it
+    # is valid for more than a second, and the sleep runs past its own exp
+    short = mint_token(pem, sub="brief", role="observer", issuer="iss", audience="aud", ttl=dt.timedelta(seconds=2))
     assert verifier.verify(short).sub == "brief"
     assert verifier.verify(short).sub == "brief"  # remembered
-    time.sleep(1.2)
+    time.sleep(max(0.0, jwt.decode(short, options={"verify_signature": False})["exp"] - time.time()) + 0.2)
     with pytest.raises(Problem) as refused:
         verifier.verify(short)  # past exp: refused although it was remembered
     assert refused.value.status == 401
