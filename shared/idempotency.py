@@ -262,6 +262,10 @@ class IdempotencyMiddleware:
 CLAIM_SCOPE_KEY = "hitech.idempotency"
 
 
+def _stored_headers(headers: Sequence[tuple[bytes, bytes]]) -> str:
+    return json.dumps({k.decode(): v.decode("latin-1") for k, v in headers if k.lower() in _REPLAYED_HEADERS})
+
+
 @dataclass(slots=True, eq=False)
 class Claim:
     """The Idempotency-Key of this request (scope[CLAIM_SCOPE_KEY]). Claimed before the route runs (by the
@@ -297,13 +301,17 @@ class Claim:
         """Store the answer on `driver` (in the caller's transaction, if it has one). Unclaimed: insert the
         key with it, False (nothing written) when the key is already there."""
         sql = self.statements
-        stored = json.dumps({k.decode(): v.decode("latin-1") for k, v in headers if k.lower() in _REPLAYED_HEADERS})
         if self.record_id is not None:
-            await sql.run(driver, sql.complete, status, body, stored, self.record_id, self.fence)
+            await sql.run(driver, sql.complete, status, body, _stored_headers(headers), self.record_id, self.fence)
             return True
-        return await sql.value(driver, sql.claim_answered, *self.scope, sql.timestamp(self.created_at),
-                               self.fence, sql.timestamp(self.created_at + self.middleware.ttl), status, body,
-                               stored) is not None
+        return await sql.value(driver, sql.claim_answered, *self.answered_values(status, body, headers)) is not None
+
+    def answered_values(self, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]]) -> list[Any]:
+        """The parameters of `statements.claim_answered_from`: an unclaimed key inserted with its answer, as
+        part of the handler's own write (its RETURNING id is NULL when the key is already there)."""
+        sql = self.statements
+        return [*self.scope, sql.timestamp(self.created_at), self.fence,
+                sql.timestamp(self.created_at + self.middleware.ttl), status, body, _stored_headers(headers)]
 
     def committed(self) -> None:
         self.recorded = True
@@ -336,15 +344,21 @@ class _Statements:
         self.sqlite = dialect == "sqlite"
         p = (lambda n: "?") if self.sqlite else (lambda n: f"${n}")
         columns = "scope_sub, method, path, key, request_hash, created_at, locked_until, expires_at"
+        self.table, self.columns = table, columns
         self.claim = (f"INSERT INTO {table} ({columns}) VALUES ({', '.join(p(n) for n in range(1, 9))}) "
                       "ON CONFLICT (scope_sub, method, path, key) DO NOTHING RETURNING id")
-        answered = f"{columns}, status_code, response_body, response_headers"
-        self.claim_answered = (f"INSERT INTO {table} ({answered}) VALUES ({', '.join(p(n) for n in range(1, 12))}) "
-                               "ON CONFLICT (scope_sub, method, path, key) DO NOTHING RETURNING id")
+        self.claim_answered = self.claim_answered_from(1)
         self.complete = (f"UPDATE {table} SET status_code = {p(1)}, response_body = {p(2)}, response_headers = {p(3)} "
                          f"WHERE id = {p(4)} AND status_code IS NULL AND locked_until = {p(5)}")
         self.free = f"DELETE FROM {table} WHERE id = {p(1)} AND status_code IS NULL AND locked_until = {p(2)}"
         self.expire = f"DELETE FROM {table} WHERE expires_at < {p(1)}"
+
+    def claim_answered_from(self, first: int) -> str:
+        """The key inserted with its answer, its 11 parameters numbered from `first` (within a larger
+        statement on PostgreSQL: shared.rows.write_together)."""
+        holders = ", ".join("?" if self.sqlite else f"${n}" for n in range(first, first + 11))
+        return (f"INSERT INTO {self.table} ({self.columns}, status_code, response_body, response_headers) "
+                f"VALUES ({holders}) ON CONFLICT (scope_sub, method, path, key) DO NOTHING RETURNING id")
 
     def timestamp(self, value: dt.datetime) -> Any:
         utc = value.astimezone(dt.UTC)

@@ -188,18 +188,25 @@ class Mapper:
                                    *self.values(obj, names), *self.values(obj, self.primary_key))
 
 
+# a statement of its own to run with the others: its SQL from the number of its first parameter, and its
+# parameters; it returns one row (or none) whose first column write_together returns
+Also = tuple[Callable[[int], str], Sequence[Any]]
+
+
 async def write_together(driver: Any, dialect: str, update: tuple[Any, Sequence[str]] | None,
-                         inserts: Sequence[Any]) -> None:
-    """One UPDATE (instance, columns) and INSERTs of single instances, in this order, as one round trip on
-    PostgreSQL (data-modifying CTEs: each runs once, to completion, in the statement; the autoincrement
-    keys come back) and as consecutive statements on SQLite (in-process, no round trip to save)."""
-    if dialect == "sqlite" or not (update or inserts):
+                         inserts: Sequence[Any], also: Sequence[Also] = ()) -> list[Any]:
+    """One UPDATE (instance, columns), INSERTs of single instances and the statements `also`, in this
+    order, as one round trip on PostgreSQL (data-modifying CTEs: each runs once, to completion, in the
+    statement; the autoincrement keys come back) and as consecutive statements on SQLite (in-process, no
+    round trip to save). Returns the first column of each `also` statement's row (None: no row)."""
+    if dialect == "sqlite" or not (update or inserts or also):
         if update is not None:
             instance, names = update
             await mapper(type(instance), dialect).update(driver, instance, names)
         for instance in inserts:
             await mapper(type(instance), dialect).insert(driver, [instance])
-        return
+        d = Dialect(dialect)
+        return [(rows[0][0] if (rows := await d.fetch(driver, sql(1), *args)) else None) for sql, args in also]
     parts: list[str] = []
     args: list[Any] = []
     returned: list[tuple[Any, str, str]] = []  # (instance, key column, CTE name)
@@ -231,11 +238,18 @@ async def write_together(driver: Any, dialect: str, update: tuple[Any, Sequence[
         if numbered is not None:
             returned.append((instance, numbered.name, f"w{len(parts)}"))
         parts.append(f"INSERT INTO {m.table} ({', '.join(names)}) VALUES ({', '.join(holders)}){tail}")
+    also_ctes = []
+    for sql, values in also:
+        also_ctes.append(f"w{len(parts)}")
+        parts.append(sql(len(args) + 1))
+        args.extend(values)
     ctes = ", ".join(f"w{i} AS ({sql})" for i, sql in enumerate(parts))
-    final = ", ".join(f"(SELECT {key} FROM {cte})" for _, key, cte in returned) or "1"
+    final = ", ".join([*(f"(SELECT {key} FROM {cte})" for _, key, cte in returned),
+                       *(f"(SELECT * FROM {cte} LIMIT 1)" for cte in also_ctes)]) or "1"
     row = await driver.fetchrow(f"WITH {ctes} SELECT {final}", *args)
     for i, (instance, key, _) in enumerate(returned):
         setattr(instance, key, row[i])
+    return [row[len(returned) + i] for i in range(len(also_ctes))]
 
 
 @functools.cache

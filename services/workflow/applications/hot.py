@@ -121,19 +121,29 @@ class _PostLane:
 
 
 async def _committed(scope: Scope, status: int,
-                     work: Callable[[TransitionStore], Awaitable[tuple[bytes, list[tuple[bytes, bytes]]]]]
-                     ) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
+                     work: Callable[[TransitionStore], Awaitable[tuple[bytes, list[tuple[bytes, bytes]]]]],
+                     *, answer_in_write: bool = False) -> tuple[int, bytes, list[tuple[bytes, bytes]]] | None:
     """`work` in a driver transaction of its own (shared.db `driver_transaction`) instead of the route's ORM
     session, with the Idempotency-Key and its answer inserted in it; None when it raised a Problem (refused,
     or a concurrent write first) or the key was already there (a replay, in flight, another body): rolled
-    back, and the route answers (its gate claims the key first)."""
+    back, and the route answers (its gate claims the key first). With `answer_in_write` (the answer needs
+    nothing the write returns), the write waits for the answer and the key goes in the same statement."""
     db: Database = scope["app"].state.db
     claim: Claim | None = scope.get(CLAIM_SCOPE_KEY)  # the request's Idempotency-Key
     try:
         async with db.driver_transaction() as driver:
-            content, headers = await work(TransitionStore(driver, db.dialect))
-            if claim is not None and not await claim.record(driver, status, content, headers):
-                raise Problem(409, "idempotency-key-taken", "Used before.")  # never sent: rolls this back
+            store = TransitionStore(driver, db.dialect)
+            store.defer_flush = answer_in_write
+            content, headers = await work(store)
+            in_write = claim is not None and claim.record_id is None and store.deferred
+            also = [(claim.statements.claim_answered_from, claim.answered_values(status, content, headers))
+                    ] if claim is not None and in_write else []
+            inserted = await store.finish(also)
+            if claim is not None:
+                recorded = inserted is not None and inserted[0] is not None if in_write else await claim.record(
+                    driver, status, content, headers)
+                if not recorded:  # never sent: rolls the write back
+                    raise Problem(409, "idempotency-key-taken", "Used before.")
     except Problem:
         return None
     if claim is not None:
@@ -166,7 +176,7 @@ class HotTransitions(_PostLane):
             content, etag = service.out(app, experts).model_dump_json().encode(), service.etag(app)
             return content, _headers(content, etag)
 
-        answer = await _committed(scope, 200, take)
+        answer = await _committed(scope, 200, take, answer_in_write=True)
         return None if answer is None else (answer[1], etag)
 
 

@@ -21,7 +21,7 @@ from services.workflow.applications import access
 from services.workflow.models import Application, ExpertAssignment, Material, Opinion, WebhookSubscription
 from shared.auth import Principal
 from shared.problems import Problem
-from shared.rows import driver_of, mapper, write_together
+from shared.rows import Also, driver_of, mapper, write_together
 
 
 def _receives(league: str) -> str:
@@ -52,6 +52,8 @@ class TransitionStore:
         self._added: list[Any] = []
         self._receivers: tuple[str, list[tuple[str, list[str]]]] | None = None
         self._prefetched: dict[str, tuple[int, int, list[Any]]] = {}  # kind: (application, round, rows)
+        self.defer_flush = False
+        self._deferred: Application | None = None
 
     @classmethod
     async def of(cls, session: AsyncSession) -> TransitionStore:
@@ -179,16 +181,36 @@ class TransitionStore:
         """The application's changed columns, then the new rows in the order added; a write that a
         concurrent request made impossible is a 409, as on the ORM path (shared.db). Only what was set
         since `readable` is written (the attribute events record it, as for an ORM flush): the eligibility
-        advice kept from the intent (~100 kB with the scoring service's explanations) is not encoded and
-        sent again with every transition. The row is locked, so the other columns are the ones read."""
+        advice kept from the intent (~44 kB with the scoring service's explanations) is not encoded and
+        sent again with every transition. The row is locked, so the other columns are the ones read.
+        With `defer_flush`, the write waits for `finish` (the caller adds a statement of its own to it)."""
+        if self.defer_flush:
+            self._deferred = app
+            return
+        await self._write(app, ())
+
+    @property
+    def deferred(self) -> bool:
+        """A flush waits for `finish`."""
+        return self._deferred is not None
+
+    async def finish(self, also: Sequence[Also] = ()) -> list[Any] | None:
+        """The deferred flush, with the statements `also` in the same round trip; None when nothing was
+        flushed (`also` not run)."""
+        app, self._deferred = self._deferred, None
+        return None if app is None else await self._write(app, also)
+
+    async def _write(self, app: Application, also: Sequence[Also]) -> list[Any]:
         m = self.application
         state = sa_inspect(app)
         changed = [n for n in m.names if n in state.committed_state and n not in m.primary_key]
         try:  # one round trip on PostgreSQL
-            await write_together(self.driver, self.dialect, (app, changed) if changed else None, self._added)
+            returned = await write_together(self.driver, self.dialect, (app, changed) if changed else None,
+                                            self._added, also)
         except CONFLICTS:
             raise Problem(409, "conflict", "A concurrent request changed the same data first; read again and "
                           "retry.", headers={"Retry-After": "1"}) from None
         state.committed_state.clear()  # written: a second flush writes only what changes after this one
         self._added.clear()
+        return returned
 
